@@ -1,0 +1,23 @@
+//! stack-sync: receives Stack Auth webhooks through Svix and mirrors users, teams, memberships
+//! and permissions into Postgres tables in the `stack` schema.
+
+/// Settings from defaults, a file and the environment.
+pub mod config;
+/// The HTTP error type and the responses it becomes.
+pub mod error;
+/// Stack Auth webhook payloads.
+pub mod events;
+/// HTTP handlers.
+pub mod routes;
+/// Svix signature verification, framework-free.
+pub mod signature;
+/// Router, middleware stack, server lifecycle.
+pub mod startup;
+/// Every SQL statement.
+pub mod store;
+/// Applying one verified webhook and deciding its outcome.
+pub mod sync;
+/// Logging setup.
+pub mod telemetry;
+/// The signature-checking middleware.
+pub mod verification;

@@ -1,0 +1,4 @@
+//! The HTTP handlers, one module per route family.
+
+pub mod health;
+pub mod webhooks;

@@ -1,0 +1,40 @@
+//! `POST /webhooks/stack`: applies a verified Stack webhook and says what became of it.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::signature::VerifiedWebhook;
+use crate::startup::AppState;
+use crate::sync::{self, Outcome};
+
+/// The answer body: `{"status": "applied" | "duplicate" | "ignored" | "failed"}`.
+#[derive(Debug, Serialize)]
+pub struct Receipt {
+    pub status: Outcome,
+}
+
+/// Applies one webhook. Only reachable through the signature middleware.
+pub async fn receive_webhook(
+    State(state): State<AppState>,
+    Extension(webhook): Extension<VerifiedWebhook>,
+    body: Bytes,
+) -> Result<Json<Receipt>, AppError> {
+    let started = Instant::now();
+    let processed = sync::process(&state.pool, &webhook.id, &body).await?;
+    tracing::info!(
+        webhook.id = %webhook.id,
+        webhook.r#type = processed.event_type.as_deref().unwrap_or("-"),
+        webhook.outcome = processed.outcome.as_str(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "webhook {}",
+        processed.outcome.as_str(),
+    );
+    Ok(Json(Receipt {
+        status: processed.outcome,
+    }))
+}

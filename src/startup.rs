@@ -1,0 +1,171 @@
+//! Wiring: the database pool, the router with its middleware stack, and the server's life from
+//! binding the port to a graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::routes::{health, webhooks};
+use crate::signature::Verifier;
+use crate::verification::require_svix_signature;
+
+/// The schema migrations, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub verifier: Arc<Verifier>,
+    pub max_body_bytes: usize,
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations if configured, and binds the port.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        // Check every setting before touching the network, so a typo fails fast and clearly.
+        settings.signing_keys()?;
+        let pool = connect(settings).await?;
+        if settings.database.migrate_on_start {
+            MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying database migrations")?;
+        }
+        Self::build_with_pool(settings, pool).await
+    }
+
+    /// Binds the port and builds the router over an existing pool (tests bring their own).
+    pub async fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let state = AppState {
+            pool: pool.clone(),
+            verifier: Arc::new(Verifier::new(
+                settings.signing_keys()?,
+                settings.tolerance(),
+            )),
+            max_body_bytes: settings.webhook.max_body_bytes,
+        };
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("binding {address}"))?;
+        let timeout = Duration::from_secs(settings.server.request_timeout_secs);
+        Ok(Self {
+            listener,
+            router: router(state, timeout),
+            pool,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.pool.close().await;
+        tracing::info!("shut down gracefully");
+        Ok(())
+    }
+}
+
+/// Opens the connection pool, failing now rather than on the first webhook.
+pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
+    let url: &SecretString = settings.database_url()?;
+    // The URL may hold a password: errors name the setting, never the value.
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .context("database.url (DATABASE_URL) is not a valid Postgres URL")?;
+    PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
+        .connect_with(options)
+        .await
+        .context("connecting to the database given by database.url (DATABASE_URL)")
+}
+
+/// The routes and, in one place, the middleware around them (outermost first).
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let webhook_routes = Router::new()
+        .route("/webhooks/stack", post(webhooks::receive_webhook))
+        // Runs only for matched routes, so unknown paths answer 404 without reading the body.
+        .route_layer(from_fn_with_state(state.clone(), require_svix_signature))
+        // The signature middleware enforces webhook.max_body_bytes itself.
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .merge(webhook_routes)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// The span every log line of a request belongs to; the middleware fills in `webhook.id`.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        http.method = %request.method(),
+        http.path = request.uri().path(),
+        webhook.id = tracing::field::Empty,
+    )
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what container runtimes send).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        tokio::signal::ctrl_c()
+            .await
+            .expect("installing the SIGINT handler");
+    };
+    let terminate = async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler")
+            .recv()
+            .await;
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, finishing requests in flight");
+}

@@ -1,0 +1,18 @@
+//! Logging setup: structured `tracing` output, as text for people or JSON for collectors.
+//!
+//! Policy: log ids, types, outcomes and timings. Never the webhook secret, a signature, a request
+//! body, an email or a name; Stack payloads are personal data.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber; verbosity follows `RUST_LOG`, default `info`.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
