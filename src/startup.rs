@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::{Request, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -122,10 +123,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
 
 /// The routes and, in one place, the middleware around them (outermost first).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    // The signature check wraps the POST handler only: other methods answer 405 and unknown
+    // paths 404 without reading the body.
+    let verified_webhook =
+        webhooks::receive_webhook.layer(from_fn_with_state(state.clone(), require_svix_signature));
     let webhook_routes = Router::new()
-        .route("/webhooks/stack", post(webhooks::receive_webhook))
-        // Runs only for matched routes, so unknown paths answer 404 without reading the body.
-        .route_layer(from_fn_with_state(state.clone(), require_svix_signature))
+        .route("/webhooks/stack", post(verified_webhook))
         // The signature middleware enforces webhook.max_body_bytes itself.
         .layer(DefaultBodyLimit::disable());
     Router::new()

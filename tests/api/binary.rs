@@ -1,0 +1,253 @@
+//! The real `stack-sync` binary: configuration errors, `migrate`, and `serve` from start to a
+//! graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use stack_sync::signature::SigningKey;
+
+use crate::support::app::now;
+use crate::support::postgres::TestDb;
+use crate::support::{SECRET, example, message_id};
+
+/// The binary with an empty environment but for `vars`, so no developer setting leaks in.
+fn stack_sync(args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stack-sync"));
+    command.args(args).env_clear().envs(vars.iter().copied());
+    command
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn serve_without_a_database_url_fails_with_one_line_naming_it() {
+    let output = stack_sync(&["serve"], &[("STACK_WEBHOOK_SECRET", SECRET)])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn serve_without_a_secret_fails_with_one_line_naming_it() {
+    let vars = [("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")];
+    let output = stack_sync(&["serve"], &vars).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("STACK_WEBHOOK_SECRET"), "{stderr}");
+}
+
+#[test]
+fn a_malformed_secret_is_refused_without_echoing_it() {
+    let vars = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+        ("STACK_WEBHOOK_SECRET", "whsec_sup3r-s3cret!"),
+    ];
+    let output = stack_sync(&["serve"], &vars).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("secret number 1 is not valid standard base64"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("sup3r"),
+        "the secret must not be printed: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_exits() {
+    let db = TestDb::new().await;
+    sqlx::raw_sql("drop schema stack cascade; drop table _sqlx_migrations")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    let output = stack_sync(&["migrate"], &[("DATABASE_URL", &db.url)])
+        .output()
+        .unwrap();
+
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let tables: i64 = sqlx::query_scalar(
+        "select count(*) from information_schema.tables where table_schema = 'stack'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 6);
+}
+
+/// Reads the child's JSON log lines on a thread and forwards them.
+fn log_lines(child: &mut Child) -> mpsc::Receiver<Value> {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let parsed = serde_json::from_str(&line).unwrap_or(Value::String(line));
+            if sender.send(parsed).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn next_log_with(logs: &mpsc::Receiver<Value>, message: &str) -> Value {
+    loop {
+        let line = logs
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line in time");
+        if line["message"] == message {
+            return line;
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_mirrors_a_webhook_and_stops_gracefully_on_sigterm() {
+    let db = TestDb::new().await;
+    let mut child = stack_sync(
+        &["serve"],
+        &[
+            ("DATABASE_URL", &db.url),
+            ("STACK_WEBHOOK_SECRET", SECRET),
+            ("PORT", "0"),
+            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
+            ("STACK_SYNC_LOG__FORMAT", "json"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logs = log_lines(&mut child);
+    let address = next_log_with(&logs, "listening")["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let body = example("user.created").to_string();
+    let id = message_id();
+    let ts = now();
+    let signature =
+        SigningKey::from_secret(SECRET)
+            .unwrap()
+            .signature_header(&id, ts, body.as_bytes());
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{address}/webhooks/stack"))
+        .header("svix-id", &id)
+        .header("svix-timestamp", ts.to_string())
+        .header("svix-signature", &signature)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event_log = next_log_with(&logs, "webhook applied");
+    let healthz = client
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let readyz = client
+        .get(format!("http://{address}/readyz"))
+        .send()
+        .await
+        .unwrap();
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    next_log_with(&logs, "shut down gracefully");
+    let status = child.wait().unwrap();
+
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        (healthz.status().as_u16(), readyz.status().as_u16()),
+        (200, 200)
+    );
+    assert_eq!(event_log["webhook.id"], id.as_str());
+    assert_eq!(event_log["webhook.type"], "user.created");
+    assert_eq!(event_log["webhook.outcome"], "applied");
+    assert!(event_log["duration_ms"].is_number());
+    let users: i64 = sqlx::query_scalar("select count(*) from stack.users")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn logs_carry_no_secret_signature_body_email_or_name() {
+    let db = TestDb::new().await;
+    let mut child = stack_sync(
+        &["serve"],
+        &[
+            ("DATABASE_URL", &db.url),
+            ("STACK_WEBHOOK_SECRET", SECRET),
+            ("PORT", "0"),
+            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
+            ("STACK_SYNC_LOG__FORMAT", "json"),
+            ("RUST_LOG", "trace"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logs = log_lines(&mut child);
+    let address = next_log_with(&logs, "listening")["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let event = example("user.updated");
+    let body = event.to_string();
+    let id = message_id();
+    let ts = now();
+    let signature =
+        SigningKey::from_secret(SECRET)
+            .unwrap()
+            .signature_header(&id, ts, body.as_bytes());
+    let client = reqwest::Client::new();
+    for signature in [signature.clone(), "v1,forged".to_owned()] {
+        client
+            .post(format!("http://{address}/webhooks/stack"))
+            .header("svix-id", &id)
+            .header("svix-timestamp", ts.to_string())
+            .header("svix-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    let all: Vec<String> = logs.iter().map(|line| line.to_string()).collect();
+    let all = all.join("\n");
+    assert!(all.contains(&id), "the message id is logged");
+    let secret_key = SECRET.trim_start_matches("whsec_");
+    let data = &event["data"];
+    for private in [
+        secret_key,
+        signature.trim_start_matches("v1,"),
+        data["primary_email"].as_str().unwrap(),
+        data["display_name"].as_str().unwrap(),
+        "stripe_customer_id",
+    ] {
+        assert!(!all.contains(private), "logs contain {private:?}");
+    }
+}

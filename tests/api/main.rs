@@ -1,0 +1,9 @@
+//! Integration tests: the real service over HTTP on loopback, against a real PostgreSQL, with
+//! requests signed as Svix signs them.
+
+mod binary;
+mod delivery;
+mod failures;
+mod mirror;
+mod rejections;
+mod support;

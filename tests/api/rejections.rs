@@ -1,0 +1,258 @@
+//! Requests that are not provably from Svix are refused with 401 (or 413 when too large), and
+//! none of them writes anything.
+
+use serde_json::Value;
+
+use stack_sync::signature::SigningKey;
+
+use crate::support::app::now;
+use crate::support::{TestApp, example, message_id};
+
+async fn assert_nothing_written(app: &TestApp) {
+    for table in [
+        "webhook_events",
+        "users",
+        "teams",
+        "team_members",
+        "team_permissions",
+        "project_permissions",
+    ] {
+        assert_eq!(app.count(table).await, 0, "stack.{table} must stay empty");
+    }
+}
+
+async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("a JSON error body");
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+fn signed_headers(
+    app: &TestApp,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("svix-id", id.to_owned()),
+        ("svix-timestamp", timestamp.to_string()),
+        ("svix-signature", app.sign(id, timestamp, body)),
+    ]
+}
+
+#[tokio::test]
+async fn each_missing_header_is_rejected_with_401() {
+    let app = TestApp::spawn().await;
+    let body = example("user.created").to_string().into_bytes();
+    for missing in ["svix-id", "svix-timestamp", "svix-signature"] {
+        let mut headers = signed_headers(&app, &message_id(), now(), &body);
+        headers.retain(|(name, _)| *name != missing);
+
+        let answer = error_code(app.post(&headers, body.clone()).await).await;
+
+        assert_eq!(
+            answer,
+            (401, "missing_header".to_owned()),
+            "without {missing}"
+        );
+    }
+    assert_nothing_written(&app).await;
+}
+
+/// One request that must be refused, and the code it must be refused with.
+struct Forgery {
+    case: &'static str,
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: Vec<u8>,
+    code: &'static str,
+}
+
+#[tokio::test]
+async fn forged_and_replayed_requests_are_rejected_with_401() {
+    let app = TestApp::spawn().await;
+    let body = example("user.created").to_string().into_bytes();
+    let (id, ts) = (message_id(), now());
+    let good = app.sign(&id, ts, &body);
+    let other_key = SigningKey::from_secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+    let forgery = |case, timestamp: i64, signature: &str, body: &[u8], code| Forgery {
+        case,
+        id: id.clone(),
+        timestamp: timestamp.to_string(),
+        signature: signature.to_owned(),
+        body: body.to_vec(),
+        code,
+    };
+    let forgeries = [
+        forgery(
+            "tampered body",
+            ts,
+            &good,
+            br#"{"type":"user.deleted"}"#,
+            "invalid_signature",
+        ),
+        forgery(
+            "wrong secret",
+            ts,
+            &other_key.signature_header(&id, ts, &body),
+            &body,
+            "invalid_signature",
+        ),
+        forgery(
+            "only a v2 entry",
+            ts,
+            &good.replacen("v1,", "v2,", 1),
+            &body,
+            "invalid_signature",
+        ),
+        forgery(
+            "signed for another time",
+            ts + 1,
+            &good,
+            &body,
+            "invalid_signature",
+        ),
+        forgery(
+            "timestamp 301 s old",
+            ts - 301,
+            &app.sign(&id, ts - 301, &body),
+            &body,
+            "timestamp_too_old",
+        ),
+        forgery(
+            "timestamp 301 s ahead",
+            ts + 301,
+            &app.sign(&id, ts + 301, &body),
+            &body,
+            "timestamp_too_new",
+        ),
+        Forgery {
+            id: message_id(),
+            ..forgery(
+                "signature of another id",
+                ts,
+                &good,
+                &body,
+                "invalid_signature",
+            )
+        },
+        Forgery {
+            timestamp: "soon".into(),
+            ..forgery(
+                "timestamp not a number",
+                ts,
+                &good,
+                &body,
+                "invalid_timestamp",
+            )
+        },
+    ];
+    for forgery in forgeries {
+        let headers = [
+            ("svix-id", forgery.id),
+            ("svix-timestamp", forgery.timestamp),
+            ("svix-signature", forgery.signature),
+        ];
+
+        let answer = error_code(app.post(&headers, forgery.body).await).await;
+
+        assert_eq!(answer, (401, forgery.code.to_owned()), "{}", forgery.case);
+    }
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_rejected_with_413() {
+    let app = TestApp::spawn_with(&[("STACK_SYNC_WEBHOOK__MAX_BODY_BYTES", "1000")]).await;
+    let body = format!(
+        r#"{{"type":"stack.test","data":{{"message":"{}"}}}}"#,
+        "x".repeat(1000)
+    )
+    .into_bytes();
+    let headers = signed_headers(&app, &message_id(), now(), &body);
+
+    let answer = error_code(app.post(&headers, body).await).await;
+
+    assert_eq!(answer, (413, "payload_too_large".to_owned()));
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn body_at_the_default_limit_of_one_mib_is_accepted() {
+    let app = TestApp::spawn().await;
+    let envelope =
+        |filler: &str| format!(r#"{{"type":"stack.test","data":{{"message":"{filler}"}}}}"#);
+    let overhead = envelope("").len();
+    let body = envelope(&"x".repeat(1024 * 1024 - overhead)).into_bytes();
+    assert_eq!(body.len(), 1024 * 1024);
+
+    let response = app.deliver(&message_id(), &body).await;
+
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn standard_webhooks_header_names_are_accepted() {
+    let app = TestApp::spawn().await;
+    let body = example("team.created").to_string().into_bytes();
+    let id = message_id();
+    let ts = now();
+    let headers = vec![
+        ("webhook-id", id.clone()),
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", app.sign(&id, ts, &body)),
+    ];
+
+    let response = app.post(&headers, body).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.recorded_outcome(&id).await.as_deref(), Some("applied"));
+}
+
+#[tokio::test]
+async fn old_and_new_secret_both_verify_during_rotation() {
+    let new_secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let both = format!("{} {new_secret}", crate::support::SECRET);
+    let app = TestApp::spawn_with(&[("STACK_WEBHOOK_SECRET", both.as_str())]).await;
+    let new_key = SigningKey::from_secret(new_secret).unwrap();
+    let body = example("team.created").to_string().into_bytes();
+    let id = message_id();
+    let ts = now();
+
+    let with_old = app.deliver(&message_id(), &body).await;
+    let new_headers = vec![
+        ("svix-id", id.clone()),
+        ("svix-timestamp", ts.to_string()),
+        ("svix-signature", new_key.signature_header(&id, ts, &body)),
+    ];
+    let with_new = app.post(&new_headers, body).await;
+
+    assert_eq!(
+        (with_old.status().as_u16(), with_new.status().as_u16()),
+        (200, 200)
+    );
+}
+
+#[tokio::test]
+async fn other_methods_and_paths_are_not_webhooks() {
+    let app = TestApp::spawn().await;
+    let get = app
+        .client
+        .get(format!("{}/webhooks/stack", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    let elsewhere = app
+        .client
+        .post(format!("{}/webhooks/other", app.base_url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (get.status().as_u16(), elsewhere.status().as_u16()),
+        (405, 404)
+    );
+    assert_nothing_written(&app).await;
+}

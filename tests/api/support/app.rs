@@ -1,0 +1,182 @@
+//! The service running in-process on a loopback port, against a test database, and a client
+//! that signs requests exactly as Svix does.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::Response;
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use stack_sync::config::Settings;
+use stack_sync::signature::SigningKey;
+use stack_sync::startup::Application;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::postgres::TestDb;
+
+/// The endpoint secret the test service is configured with.
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A fresh Svix-style message id.
+pub fn message_id() -> String {
+    format!("msg_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Unix seconds now, as Svix puts in `svix-timestamp`.
+pub fn now() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(since_epoch.as_secs()).unwrap()
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    key: SigningKey,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// The service with the test secret and default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// The service with extra environment settings on top of the test defaults.
+    pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let pool = db.pool.clone();
+        Self::start(db, pool, settings).await
+    }
+
+    /// The service with a pool whose database never answers (a closed port).
+    pub async fn spawn_unreachable_database() -> Self {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy("postgres://postgres@127.0.0.1:1/unreachable")
+            .unwrap();
+        Self::start(TestDb::new().await, pool, &[]).await
+    }
+
+    async fn start(db: TestDb, pool: PgPool, settings: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<String, String> = [
+            ("STACK_WEBHOOK_SECRET", SECRET),
+            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
+            ("PORT", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let settings = Settings::load(None, &env).expect("test settings");
+        let app = Application::build_with_pool(&settings, pool)
+            .await
+            .expect("building the service");
+        let base_url = format!("http://{}", app.local_addr().unwrap());
+        let (shutdown, stopped) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base_url,
+            db,
+            client: reqwest::Client::new(),
+            key: SigningKey::from_secret(SECRET).unwrap(),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// The `svix-signature` value Svix would send for this message.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        self.key.signature_header(id, timestamp, body)
+    }
+
+    /// Delivers `body` as message `id`, signed now.
+    pub async fn deliver(&self, id: &str, body: &[u8]) -> Response {
+        self.signed_request(id, body)
+            .send()
+            .await
+            .expect("the service answers")
+    }
+
+    /// A request delivering `body` as message `id`, signed now, ready to send.
+    pub fn signed_request(&self, id: &str, body: &[u8]) -> reqwest::RequestBuilder {
+        let timestamp = now();
+        let headers = [
+            ("svix-id", id.to_owned()),
+            ("svix-timestamp", timestamp.to_string()),
+            ("svix-signature", self.sign(id, timestamp, body)),
+        ];
+        self.request(&headers, body.to_vec())
+    }
+
+    /// Delivers `event` under a fresh message id and returns the id and the answer's status field.
+    pub async fn deliver_event(&self, event: &Value) -> (String, String) {
+        let id = message_id();
+        let status = self.deliver_json(&id, event).await;
+        (id, status)
+    }
+
+    /// Delivers `event` as message `id`, expects 200, and returns the answer's status field.
+    pub async fn deliver_json(&self, id: &str, event: &Value) -> String {
+        let response = self.deliver(id, event.to_string().as_bytes()).await;
+        assert_eq!(response.status(), 200, "delivering {}", event["type"]);
+        let answer: Value = response.json().await.unwrap();
+        answer["status"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts `body` to the webhook endpoint with exactly these headers.
+    pub async fn post(&self, headers: &[(&str, String)], body: Vec<u8>) -> Response {
+        let request = self.request(headers, body);
+        request.send().await.expect("the service answers")
+    }
+
+    fn request(&self, headers: &[(&str, String)], body: Vec<u8>) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/stack", self.base_url))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request
+    }
+
+    /// Asks the service to shut down, as SIGTERM does, without waiting.
+    pub fn begin_shutdown(&mut self) {
+        let _ = self.shutdown.take().expect("not shut down yet").send(());
+    }
+
+    /// Whether the server has stopped serving.
+    pub fn has_stopped(&self) -> bool {
+        self.server.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits until the server, asked to shut down, has finished.
+    pub async fn wait_stopped(&mut self) -> std::io::Result<()> {
+        let server = self.server.take().expect("still running");
+        server.await.expect("the server task")
+    }
+
+    /// How many rows `table` (in schema `stack`) holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("select count(*) from stack.{table}"))
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    /// The outcome recorded for message `id`, if any.
+    pub async fn recorded_outcome(&self, id: &str) -> Option<String> {
+        sqlx::query_scalar("select outcome from stack.webhook_events where svix_id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}

@@ -1,0 +1,8 @@
+//! Shared test support: databases, a running service, signed deliveries, example payloads.
+
+pub mod app;
+pub mod payloads;
+pub mod postgres;
+
+pub use app::{SECRET, TestApp, message_id};
+pub use payloads::example;

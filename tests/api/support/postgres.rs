@@ -1,0 +1,187 @@
+//! A real PostgreSQL for the tests: the server named by `DATABASE_URL`, or else a throwaway
+//! cluster started from PostgreSQL's server binaries and kept under `target/tmp/postgres` for
+//! later runs. Each test then gets a fresh, migrated database of its own, dropped at the end.
+
+use std::fs::{self, File};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use stack_sync::startup::MIGRATOR;
+
+const INSTALL_HINT: &str = "tests need PostgreSQL: set DATABASE_URL to a server where the user \
+    may create databases, or install PostgreSQL's server binaries (initdb, pg_ctl; Debian/Ubuntu: \
+    apt-get install postgresql, macOS: brew install postgresql)";
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDb {
+    pub pool: PgPool,
+    /// A URL for this database, for the service binary.
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let server = server_url();
+        let name = format!("stack_sync_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(server).await.expect(INSTALL_HINT);
+        admin
+            .execute(format!("create database {name}").as_str())
+            .await
+            .expect("creating a test database");
+        let mut url = url::Url::parse(server).expect("DATABASE_URL is a URL");
+        url.set_path(&name);
+        let url = url.to_string();
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .expect("connecting to the test database");
+        MIGRATOR
+            .run(&pool)
+            .await
+            .expect("migrating the test database");
+        Self { pool, url, name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot block on its own futures.
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(server_url()).await {
+                    let sql = format!("drop database if exists {name} with (force)");
+                    let _ = admin.execute(sql.as_str()).await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// The URL of the server that test databases are created on.
+pub fn server_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => throwaway_cluster(),
+    })
+}
+
+/// Starts (or finds running) a cluster private to this checkout and returns its URL.
+fn throwaway_cluster() -> String {
+    let bin = server_binaries().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("postgres");
+    fs::create_dir_all(&dir).expect("creating target/tmp/postgres");
+    // Several test processes (cargo nextest) may start at once: one of them sets up the cluster.
+    let lock = File::create(dir.join("lock")).expect("creating the cluster lock file");
+    lock.lock().expect("locking the test cluster");
+    let data = dir.join("data");
+    let port_file = dir.join("port");
+    let as_user = cluster_user();
+    if !data.join("PG_VERSION").exists() {
+        if let Some(user) = &as_user {
+            run(Command::new("chown").arg("-R").arg(user).arg(&dir));
+        }
+        let mut initdb = command(&bin.join("initdb"), &as_user);
+        run(initdb
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--no-sync",
+                "--encoding=UTF8",
+                "-D",
+            ])
+            .arg(&data));
+    }
+    let running = command(&bin.join("pg_ctl"), &as_user)
+        .arg("status")
+        .arg("-D")
+        .arg(&data)
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !running {
+        let port = free_port();
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        );
+        run(command(&bin.join("pg_ctl"), &as_user)
+            .args(["start", "-w", "-D"])
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .arg("-o")
+            .arg(options));
+        fs::write(&port_file, port.to_string()).expect("writing the cluster's port");
+    }
+    let port = fs::read_to_string(&port_file).expect("reading the cluster's port");
+    format!("postgres://postgres@127.0.0.1:{}/postgres", port.trim())
+}
+
+/// Where `initdb` and `pg_ctl` are: on the PATH, or in Debian's versioned directories.
+fn server_binaries() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
+    let debian = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin"));
+    on_path
+        .chain(debian)
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+}
+
+/// PostgreSQL refuses to run as root; as root, run it as the `postgres` system user.
+fn cluster_user() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return None;
+    }
+    let exists = Command::new("id").arg("postgres").output();
+    assert!(
+        exists.is_ok_and(|out| out.status.success()),
+        "running as root without DATABASE_URL: PostgreSQL will not run as root and there is no \
+         `postgres` user to run it as; set DATABASE_URL or run the tests as another user"
+    );
+    Some("postgres".to_owned())
+}
+
+fn command(program: &Path, as_user: &Option<String>) -> Command {
+    match as_user {
+        Some(user) => {
+            let mut command = Command::new("runuser");
+            command.args(["-u", user, "--"]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+fn run(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("running {command:?}: {err}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().expect("a bound address").port()
+}
