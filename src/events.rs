@@ -15,7 +15,10 @@ use uuid::Uuid;
 pub struct Envelope {
     /// The payload's `type`, e.g. `user.created`.
     pub event_type: String,
-    /// `None` for `stack.test` and any type we do not know: recorded, never mirrored.
+    /// The payload's `data`, as received; the mirror stores it whole as `raw`.
+    pub data: Value,
+    /// The validated `data`; `None` for `stack.test` and any type we do not know: recorded,
+    /// never mirrored.
     pub event: Option<Event>,
 }
 
@@ -77,9 +80,6 @@ pub struct User {
     pub restricted_by_admin_private_details: Option<String>,
     pub country_code: Option<String>,
     pub risk_scores: Option<Value>,
-    /// The whole `data` object, as received.
-    #[serde(skip)]
-    pub raw: Value,
 }
 
 /// The `data` of `team.created` / `team.updated`.
@@ -93,8 +93,6 @@ pub struct Team {
     pub client_metadata: Option<Value>,
     pub client_read_only_metadata: Option<Value>,
     pub server_metadata: Option<Value>,
-    #[serde(skip)]
-    pub raw: Value,
 }
 
 /// The `data` of `user.deleted`. Its `teams` list is not needed: the mirror knows the
@@ -150,8 +148,12 @@ impl Envelope {
                 event_type: None,
                 message: format!("body is not a Stack webhook envelope: {err}"),
             })?;
-        match Event::from_data(&event_type, data) {
-            Ok(event) => Ok(Self { event_type, event }),
+        match Event::from_data(&event_type, &data) {
+            Ok(event) => Ok(Self {
+                event_type,
+                data,
+                event,
+            }),
             Err(err) => Err(InvalidPayload {
                 message: format!("{event_type}: {err}"),
                 event_type: Some(event_type),
@@ -163,26 +165,18 @@ impl Envelope {
 type DataError = serde_path_to_error::Error<serde_json::Error>;
 
 impl Event {
-    fn from_data(event_type: &str, data: Value) -> Result<Option<Self>, DataError> {
+    fn from_data(event_type: &str, data: &Value) -> Result<Option<Self>, DataError> {
         Ok(Some(match event_type {
-            "user.created" | "user.updated" => {
-                let mut user: User = typed(&data)?;
-                user.raw = data;
-                Self::UserUpserted(Box::new(user))
-            }
-            "user.deleted" => Self::UserDeleted(typed(&data)?),
-            "team.created" | "team.updated" => {
-                let mut team: Team = typed(&data)?;
-                team.raw = data;
-                Self::TeamUpserted(team)
-            }
-            "team.deleted" => Self::TeamDeleted(typed(&data)?),
-            "team_membership.created" => Self::MembershipAdded(typed(&data)?),
-            "team_membership.deleted" => Self::MembershipRemoved(typed(&data)?),
-            "team_permission.created" => Self::TeamPermissionGranted(typed(&data)?),
-            "team_permission.deleted" => Self::TeamPermissionRevoked(typed(&data)?),
-            "project_permission.created" => Self::ProjectPermissionGranted(typed(&data)?),
-            "project_permission.deleted" => Self::ProjectPermissionRevoked(typed(&data)?),
+            "user.created" | "user.updated" => Self::UserUpserted(Box::new(typed(data)?)),
+            "user.deleted" => Self::UserDeleted(typed(data)?),
+            "team.created" | "team.updated" => Self::TeamUpserted(typed(data)?),
+            "team.deleted" => Self::TeamDeleted(typed(data)?),
+            "team_membership.created" => Self::MembershipAdded(typed(data)?),
+            "team_membership.deleted" => Self::MembershipRemoved(typed(data)?),
+            "team_permission.created" => Self::TeamPermissionGranted(typed(data)?),
+            "team_permission.deleted" => Self::TeamPermissionRevoked(typed(data)?),
+            "project_permission.created" => Self::ProjectPermissionGranted(typed(data)?),
+            "project_permission.deleted" => Self::ProjectPermissionRevoked(typed(data)?),
             _ => return Ok(None),
         }))
     }
@@ -248,17 +242,17 @@ mod tests {
         // 1776690123456 ms = 2026-04-20T13:02:03.456Z
         let expected = time::macros::datetime!(2026-04-20 13:02:03.456 UTC);
         assert_eq!(user.last_active_at_millis, Some(expected));
-        assert_eq!(user.raw["display_name"], "Ada King");
     }
 
     #[test]
     fn missing_optional_fields_are_tolerated_and_unknown_ones_kept() {
         let body = br#"{"type":"user.created","data":{"id":"3241a285-8329-4d69-8f3d-316e08cf140c","future_field":1}}"#;
-        let Some(Event::UserUpserted(user)) = Envelope::parse(body).unwrap().event else {
+        let envelope = Envelope::parse(body).unwrap();
+        let Some(Event::UserUpserted(user)) = envelope.event else {
             panic!("not a user")
         };
         assert_eq!(user.has_password, None);
-        assert_eq!(user.raw["future_field"], 1);
+        assert_eq!(envelope.data["future_field"], 1);
     }
 
     #[test]

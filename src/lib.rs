@@ -5,6 +5,8 @@
 pub mod config;
 /// The HTTP error type and the responses it becomes.
 pub mod error;
+/// When a Svix message was created, from its id.
+pub mod event_time;
 /// Stack Auth webhook payloads.
 pub mod events;
 /// HTTP handlers.

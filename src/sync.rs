@@ -1,13 +1,15 @@
 //! Applies one verified webhook to the mirror and decides its outcome. This is the whole
-//! delivery contract: what gets written, what is a duplicate, and which failures Svix should
-//! retry (5xx) versus which are recorded as `failed` for an operator (2xx).
+//! delivery contract: what gets written, what is a duplicate or stale, and which failures Svix
+//! should retry (5xx) versus which are recorded as `failed` for an operator (2xx). Live
+//! delivery and `stack-sync replay` both go through [`process`].
 
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::events::{Envelope, Event};
-use crate::store::webhook_events::{Unapplied, record_unapplied};
-use crate::store::{MessageRecord, Recorded, links, teams, users};
+use crate::event_time;
+use crate::events::Envelope;
+use crate::store::mirror::{self, EventToApply};
+use crate::store::webhook_events::{Recorded, Unapplied, UnappliedMessage, record_unapplied};
 
 /// What became of a delivery; sent back as `{"status": ...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -15,6 +17,10 @@ use crate::store::{MessageRecord, Recorded, links, teams, users};
 pub enum Outcome {
     /// The mirror now reflects the event.
     Applied,
+    /// The mirror already held exactly this (Stack sent the same change twice); nothing written.
+    Unchanged,
+    /// The mirror already reflects a newer event for the same row, or the row was deleted.
+    Stale,
     /// This `svix-id` was received before; nothing changed.
     Duplicate,
     /// A type we do not mirror; recorded only.
@@ -27,14 +33,29 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Applied => "applied",
+            Self::Unchanged => "unchanged",
+            Self::Stale => "stale",
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
             Self::Failed => "failed",
         }
     }
+
+    fn from_database(outcome: &str) -> Result<Self, sqlx::Error> {
+        Ok(match outcome {
+            "applied" => Self::Applied,
+            "unchanged" => Self::Unchanged,
+            "stale" => Self::Stale,
+            "duplicate" => Self::Duplicate,
+            other => {
+                let message = format!("stack_sync.apply_event returned {other:?}");
+                return Err(sqlx::Error::Protocol(message));
+            }
+        })
+    }
 }
 
-/// The result of processing one delivery.
+/// The result of processing one message.
 #[derive(Debug)]
 pub struct Processed {
     pub outcome: Outcome,
@@ -47,100 +68,74 @@ pub struct Processed {
 #[error(transparent)]
 pub struct RetryLater(#[from] pub sqlx::Error);
 
-/// Applies the verified message `svix_id` with raw `body`, in one transaction.
-pub async fn process(pool: &PgPool, svix_id: &str, body: &[u8]) -> Result<Processed, RetryLater> {
-    let envelope = match Envelope::parse(body) {
+/// A message to process: live from Svix, or stored and replayed.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub svix_id: &'a str,
+    /// The raw body, as signed.
+    pub body: &'a [u8],
+    /// Replays re-apply a recorded message and overwrite its recorded outcome.
+    pub replay: bool,
+}
+
+/// Applies the verified `message` in one transaction and records what became of it.
+pub async fn process(pool: &PgPool, message: Message<'_>) -> Result<Processed, RetryLater> {
+    let source_time = event_time::source_time(message.svix_id);
+    let unapplied = |event_type, outcome, error| UnappliedMessage {
+        svix_id: message.svix_id,
+        event_type,
+        payload: message.body,
+        source_time,
+        outcome,
+        error,
+    };
+    let envelope = match Envelope::parse(message.body) {
         Ok(envelope) => envelope,
         Err(invalid) => {
-            let event_type = invalid.event_type.as_deref();
-            let recorded = record_unapplied(
-                pool,
-                svix_id,
-                event_type,
-                body,
+            let record = unapplied(
+                invalid.event_type.as_deref(),
                 Unapplied::Failed,
-                Some(&invalid.message),
-            )
-            .await?;
-            let outcome = outcome_of(recorded, Outcome::Failed);
+                Some(invalid.message.as_str()),
+            );
+            let recorded = record_unapplied(pool, &record, message.replay).await?;
             return Ok(Processed {
-                outcome,
+                outcome: outcome_of(recorded, Outcome::Failed),
                 event_type: invalid.event_type,
             });
         }
     };
-    let message = MessageRecord {
-        svix_id,
+    let event_type = Some(envelope.event_type.as_str());
+    if envelope.event.is_none() {
+        let record = unapplied(event_type, Unapplied::Ignored, None);
+        let recorded = record_unapplied(pool, &record, message.replay).await?;
+        return Ok(Processed {
+            outcome: outcome_of(recorded, Outcome::Ignored),
+            event_type: Some(envelope.event_type),
+        });
+    }
+    let event = EventToApply {
+        svix_id: message.svix_id,
         event_type: &envelope.event_type,
-        payload: body,
+        payload: message.body,
+        source_time,
+        data: &envelope.data,
     };
-    let outcome = apply_or_record_failure(pool, &message, envelope.event.as_ref()).await?;
+    let outcome = match mirror::apply_event(pool, &event, message.replay).await {
+        Ok(outcome) => Outcome::from_database(&outcome)?,
+        Err(err) if is_permanent(&err) => {
+            let reason = err.to_string();
+            let record = unapplied(event_type, Unapplied::Failed, Some(reason.as_str()));
+            outcome_of(
+                record_unapplied(pool, &record, message.replay).await?,
+                Outcome::Failed,
+            )
+        }
+        Err(err) => return Err(err.into()),
+    };
     Ok(Processed {
         outcome,
         event_type: Some(envelope.event_type),
     })
-}
-
-async fn apply_or_record_failure(
-    pool: &PgPool,
-    message: &MessageRecord<'_>,
-    event: Option<&Event>,
-) -> Result<Outcome, sqlx::Error> {
-    let Some(event) = event else {
-        let recorded = record(pool, message, Unapplied::Ignored, None).await?;
-        return Ok(outcome_of(recorded, Outcome::Ignored));
-    };
-    match apply(pool, message, event).await {
-        Ok(recorded) => Ok(outcome_of(recorded, Outcome::Applied)),
-        Err(err) if is_permanent(&err) => {
-            let reason = err.to_string();
-            let recorded = record(pool, message, Unapplied::Failed, Some(&reason)).await?;
-            Ok(outcome_of(recorded, Outcome::Failed))
-        }
-        Err(err) => Err(err),
-    }
-}
-
-async fn record(
-    pool: &PgPool,
-    message: &MessageRecord<'_>,
-    outcome: Unapplied,
-    error: Option<&str>,
-) -> Result<Recorded, sqlx::Error> {
-    let event_type = Some(message.event_type);
-    record_unapplied(
-        pool,
-        message.svix_id,
-        event_type,
-        message.payload,
-        outcome,
-        error,
-    )
-    .await
-}
-
-/// Runs the one statement that records the message and changes the mirror.
-async fn apply(
-    pool: &PgPool,
-    message: &MessageRecord<'_>,
-    event: &Event,
-) -> Result<Recorded, sqlx::Error> {
-    match event {
-        Event::UserUpserted(user) => users::upsert_user(pool, message, user).await,
-        Event::UserDeleted(deleted) => users::delete_user(pool, message, deleted.id).await,
-        Event::TeamUpserted(team) => teams::upsert_team(pool, message, team).await,
-        Event::TeamDeleted(deleted) => teams::delete_team(pool, message, deleted.id).await,
-        Event::MembershipAdded(m) => links::add_membership(pool, message, m).await,
-        Event::MembershipRemoved(m) => links::remove_membership(pool, message, m).await,
-        Event::TeamPermissionGranted(p) => links::grant_team_permission(pool, message, p).await,
-        Event::TeamPermissionRevoked(p) => links::revoke_team_permission(pool, message, p).await,
-        Event::ProjectPermissionGranted(p) => {
-            links::grant_project_permission(pool, message, p).await
-        }
-        Event::ProjectPermissionRevoked(p) => {
-            links::revoke_project_permission(pool, message, p).await
-        }
-    }
 }
 
 fn outcome_of(recorded: Recorded, new: Outcome) -> Outcome {
@@ -154,7 +149,7 @@ fn outcome_of(recorded: Recorded, new: Outcome) -> Outcome {
 /// succeed. SQLSTATE classes 22 (data exception, e.g. a NUL character in text), 23 (integrity
 /// constraint) and 54 (program limit, e.g. a value too large to index); see
 /// <https://www.postgresql.org/docs/15/errcodes-appendix.html>. Anything else (connections,
-/// timeouts, deadlocks, shutdowns) may pass on a retry.
+/// timeouts, deadlocks, shutdowns, a missing table) may pass on a retry.
 fn is_permanent(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {

@@ -10,9 +10,10 @@ use serde::Serialize;
 use crate::error::AppError;
 use crate::signature::VerifiedWebhook;
 use crate::startup::AppState;
-use crate::sync::{self, Outcome};
+use crate::sync::{self, Message, Outcome};
 
-/// The answer body: `{"status": "applied" | "duplicate" | "ignored" | "failed"}`.
+/// The answer body: `{"status": "applied" | "unchanged" | "stale" | "duplicate" | "ignored" |
+/// "failed"}`.
 #[derive(Debug, Serialize)]
 pub struct Receipt {
     pub status: Outcome,
@@ -25,7 +26,12 @@ pub async fn receive_webhook(
     body: Bytes,
 ) -> Result<Json<Receipt>, AppError> {
     let started = Instant::now();
-    let processed = sync::process(&state.pool, &webhook.id, &body).await?;
+    let message = Message {
+        svix_id: &webhook.id,
+        body: &body,
+        replay: false,
+    };
+    let processed = sync::process(&state.pool, message).await?;
     tracing::info!(
         webhook.id = %webhook.id,
         webhook.r#type = processed.event_type.as_deref().unwrap_or("-"),

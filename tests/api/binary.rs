@@ -67,10 +67,12 @@ fn a_malformed_secret_is_refused_without_echoing_it() {
 #[tokio::test]
 async fn migrate_creates_the_schema_and_exits() {
     let db = TestDb::new().await;
-    sqlx::raw_sql("drop schema stack cascade; drop table _sqlx_migrations")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "drop schema stack cascade; drop schema stack_sync cascade; drop table _sqlx_migrations",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
 
     let output = stack_sync(&["migrate"], &[("DATABASE_URL", &db.url)])
         .output()
@@ -78,12 +80,12 @@ async fn migrate_creates_the_schema_and_exits() {
 
     assert!(output.status.success(), "{}", stderr_of(&output));
     let tables: i64 = sqlx::query_scalar(
-        "select count(*) from information_schema.tables where table_schema = 'stack'",
+        "select count(*) from information_schema.tables where table_schema in ('stack', 'stack_sync') and table_type = 'BASE TABLE'",
     )
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(tables, 6);
+    assert_eq!(tables, 7);
 }
 
 /// Reads the child's JSON log lines on a thread and forwards them.

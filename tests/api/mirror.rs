@@ -309,7 +309,7 @@ async fn team_permission_granted_and_revoked() {
         )
     );
 
-    assert_eq!(app.deliver_event(&unrelated).await.1, "applied");
+    assert_eq!(app.deliver_event(&unrelated).await.1, "unchanged");
     assert_eq!(
         app.count("team_permissions").await,
         1,

@@ -19,9 +19,9 @@ use super::postgres::TestDb;
 /// The endpoint secret the test service is configured with.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// A fresh Svix-style message id.
+/// A fresh Svix message id, created now as Svix would.
 pub fn message_id() -> String {
-    format!("msg_{}", uuid::Uuid::new_v4().simple())
+    stack_sync::event_time::message_id_at(time::OffsetDateTime::now_utc())
 }
 
 /// Unix seconds now, as Svix puts in `svix-timestamp`.
