@@ -29,6 +29,9 @@ create table stack_sync.versions (
     source_time timestamptz not null,
     -- for users and teams a tombstone: Stack never reuses ids, so nothing revives them
     deleted     boolean not null,
+    -- the newest removal ever seen, even one older than the current state: a membership's
+    -- removal also removed the permissions granted before it, whatever happened after
+    removed_at  timestamptz,
     svix_id     text not null,
     primary key (kind, key)
 );
@@ -59,22 +62,21 @@ language sql stable as $$
 $$;
 
 -- Moves a row's version to an event at p_time unless a newer event is known; ties go to the
--- later arrival. Returns whether it moved.
+-- later arrival. A removal's time is noted even when it is stale. Returns whether it moved.
 create function stack_sync.advance(
     p_kind text, p_key text, p_time timestamptz, p_deleted boolean, p_svix_id text
 ) returns boolean
 language sql as $$
-    with moved as (
-        insert into stack_sync.versions as v (kind, key, source_time, deleted, svix_id)
-        values (p_kind, p_key, p_time, p_deleted, p_svix_id)
-        on conflict (kind, key) do update
-        set source_time = excluded.source_time,
-            deleted = excluded.deleted,
-            svix_id = excluded.svix_id
-        where v.source_time <= excluded.source_time
-        returning 1
-    )
-    select exists (select 1 from moved);
+    insert into stack_sync.versions as v (kind, key, source_time, deleted, removed_at, svix_id)
+    values (p_kind, p_key, p_time, p_deleted, case when p_deleted then p_time end, p_svix_id)
+    on conflict (kind, key) do update
+    set removed_at = greatest(v.removed_at, excluded.removed_at),
+        deleted = case when v.source_time <= excluded.source_time
+                       then excluded.deleted else v.deleted end,
+        svix_id = case when v.source_time <= excluded.source_time
+                       then excluded.svix_id else v.svix_id end,
+        source_time = greatest(v.source_time, excluded.source_time)
+    returning svix_id = p_svix_id;
 $$;
 
 -- Marks a user or team deleted for good, whatever the event's time: Stack dispatches webhooks
@@ -83,11 +85,12 @@ create function stack_sync.bury(p_kind text, p_key text, p_time timestamptz, p_s
 returns boolean
 language sql as $$
     with buried as (
-        insert into stack_sync.versions as v (kind, key, source_time, deleted, svix_id)
-        values (p_kind, p_key, p_time, true, p_svix_id)
+        insert into stack_sync.versions as v (kind, key, source_time, deleted, removed_at, svix_id)
+        values (p_kind, p_key, p_time, true, p_time, p_svix_id)
         on conflict (kind, key) do update
         set source_time = greatest(v.source_time, excluded.source_time),
             deleted = true,
+            removed_at = excluded.removed_at,
             svix_id = excluded.svix_id
         where not v.deleted
         returning 1
@@ -310,7 +313,7 @@ begin
         if v_granted and exists (
             select 1 from stack_sync.versions v
             where v.kind = 'team_member' and v.key = p_team_id || '/' || p_user_id
-              and v.deleted and v.source_time > p_time
+              and v.removed_at > p_time
         ) then
             return 'stale';
         end if;

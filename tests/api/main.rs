@@ -5,5 +5,6 @@ mod binary;
 mod delivery;
 mod failures;
 mod mirror;
+mod ordering;
 mod rejections;
 mod support;
