@@ -297,7 +297,7 @@ declare
     v_granted boolean := p_event_type like '%.created';
     v_kind text := split_part(p_event_type, '.', 1);
     v_key text;
-    v_changed integer;
+    v_changed integer := 0;
 begin
     if stack_sync.is_deleted('user', p_user_id::text)
         or (p_team_id is not null and stack_sync.is_deleted('team', p_team_id::text)) then
@@ -322,13 +322,18 @@ begin
     else
         raise exception 'stack-sync cannot apply event type %', p_event_type;
     end if;
+    if v_kind = 'team_member' and not v_granted then
+        -- A removal takes the permissions granted before it, even if the member was added
+        -- again since (then the removal itself is stale).
+        v_changed := stack_sync.delete_permissions_granted_before(p_team_id, p_user_id, p_time);
+    end if;
     if not stack_sync.advance(v_kind, v_key, p_time, not v_granted, p_svix_id) then
-        return 'stale';
+        return case when v_changed > 0 then 'applied' else 'stale' end;
     end if;
     if v_granted then
         v_changed := stack_sync.insert_link(v_kind, p_user_id, p_team_id, p_permission_id, p_svix_id);
     else
-        v_changed := stack_sync.delete_link(v_kind, p_user_id, p_team_id, p_permission_id, p_time);
+        v_changed := v_changed + stack_sync.delete_link(v_kind, p_user_id, p_team_id, p_permission_id);
     end if;
     return case when v_changed > 0 then 'applied' else 'unchanged' end;
 end;
@@ -356,36 +361,45 @@ begin
 end;
 $$;
 
--- Removes a link. Removing a membership also removes the member's permissions in that team
--- (Stack does so without events), except those granted after the removal.
+-- Removes a link.
 create function stack_sync.delete_link(
-    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text, p_time timestamptz
+    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text
 ) returns integer
 language plpgsql as $$
 declare
     v_deleted integer;
-    v_cascaded integer := 0;
 begin
     if p_kind = 'team_member' then
         delete from stack.team_members m where m.team_id = p_team_id and m.user_id = p_user_id;
-        get diagnostics v_deleted = row_count;
-        delete from stack.team_permissions p
-        using stack_sync.versions v
-        where p.team_id = p_team_id and p.user_id = p_user_id
-          and v.kind = 'team_permission'
-          and v.key = p.team_id || '/' || p.user_id || '/' || p.permission_id
-          and v.source_time <= p_time;
-        get diagnostics v_cascaded = row_count;
     elsif p_kind = 'team_permission' then
         delete from stack.team_permissions p
         where p.team_id = p_team_id and p.user_id = p_user_id and p.permission_id = p_permission_id;
-        get diagnostics v_deleted = row_count;
     else
         delete from stack.project_permissions p
         where p.user_id = p_user_id and p.permission_id = p_permission_id;
-        get diagnostics v_deleted = row_count;
     end if;
-    return v_deleted + v_cascaded;
+    get diagnostics v_deleted = row_count;
+    return v_deleted;
+end;
+$$;
+
+-- Removing a member removes their permissions in that team (Stack does so without events),
+-- except those granted after the removal.
+create function stack_sync.delete_permissions_granted_before(
+    p_team_id uuid, p_user_id uuid, p_time timestamptz
+) returns integer
+language plpgsql as $$
+declare
+    v_deleted integer;
+begin
+    delete from stack.team_permissions p
+    using stack_sync.versions v
+    where p.team_id = p_team_id and p.user_id = p_user_id
+      and v.kind = 'team_permission'
+      and v.key = p.team_id || '/' || p.user_id || '/' || p.permission_id
+      and v.source_time <= p_time;
+    get diagnostics v_deleted = row_count;
+    return v_deleted;
 end;
 $$;
 

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod payloads;
 pub mod postgres;
+pub mod stack_model;
 
 pub use app::{SECRET, TestApp, message_id};
 pub use payloads::example;
