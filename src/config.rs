@@ -28,6 +28,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub webhook: WebhookSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
 }
 
@@ -52,6 +53,14 @@ pub struct WebhookSettings {
     pub secret: Option<SecretString>,
     pub tolerance_secs: u64,
     pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Recorded messages older than this many days are deleted; 0 keeps them forever.
+    pub days: u32,
+    pub interval_secs: u64,
+    pub batch_size: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +177,7 @@ mod tests {
         assert_eq!(settings.webhook.max_body_bytes, 1024 * 1024);
         assert_eq!(settings.tolerance(), Duration::from_secs(300));
         assert!(settings.database.migrate_on_start);
+        assert_eq!(settings.retention.days, 30);
         let missing_url = settings.database_url().unwrap_err().to_string();
         assert_eq!(
             missing_url,

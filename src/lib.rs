@@ -9,6 +9,10 @@ pub mod error;
 pub mod event_time;
 /// Stack Auth webhook payloads.
 pub mod events;
+/// `stack-sync replay`: re-applying recorded messages.
+pub mod replay;
+/// Pruning old recorded messages.
+pub mod retention;
 /// HTTP handlers.
 pub mod routes;
 /// Svix signature verification, framework-free.

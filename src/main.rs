@@ -1,14 +1,17 @@
 //! The `stack-sync` command line: parses arguments and hands over to the library.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use stack_sync::config::Settings;
 use stack_sync::startup::{Application, MIGRATOR, connect};
+use stack_sync::store::webhook_events::StoredSelection;
 use stack_sync::telemetry;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Mirrors a Stack Auth project into Postgres from its webhooks.
 #[derive(Parser)]
@@ -27,6 +30,30 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Re-apply recorded webhook messages (e.g. failed ones after a fix) and report each.
+    Replay(ReplayArgs),
+}
+
+/// Which recorded messages to replay; the filters combine.
+#[derive(Args)]
+#[command(group(ArgGroup::new("selection").required(true).multiple(true)))]
+struct ReplayArgs {
+    /// Messages whose recorded outcome is `failed`.
+    #[arg(long, group = "selection")]
+    failed: bool,
+    /// The message with this svix-id; repeat for several.
+    #[arg(long = "id", value_name = "SVIX_ID", group = "selection")]
+    ids: Vec<String>,
+    /// Messages received at or after this time (RFC 3339, e.g. 2026-11-27T08:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, group = "selection")]
+    since: Option<OffsetDateTime>,
+    /// Messages received before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, group = "selection")]
+    until: Option<OffsetDateTime>,
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|err| format!("{err} (expected RFC 3339)"))
 }
 
 #[tokio::main]
@@ -60,6 +87,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("applying database migrations")?;
             tracing::info!("migrations applied");
         }
+        Command::Replay(args) => replay(&settings, args).await?,
+    }
+    Ok(())
+}
+
+/// Replays, printing one tab-separated line per message and a summary.
+async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    let selection = StoredSelection {
+        only_failed: args.failed,
+        ids: (!args.ids.is_empty()).then_some(args.ids),
+        received_since: args.since,
+        received_until: args.until,
+    };
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let missing = stack_sync::replay::replay(&pool, &selection, |replayed| {
+        let event_type = replayed.event_type.as_deref().unwrap_or("-");
+        let outcome = replayed.outcome.as_str();
+        println!(
+            "{}\t{event_type}\t{} -> {outcome}",
+            replayed.svix_id, replayed.previous
+        );
+        *counts.entry(outcome).or_default() += 1;
+    })
+    .await
+    .context("replaying")?;
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(outcome, n)| format!("{n} {outcome}"))
+        .collect();
+    let total: usize = counts.values().sum();
+    println!("replayed {total} messages: {}", summary.join(", "));
+    if !missing.is_empty() {
+        anyhow::bail!("never recorded: {}", missing.join(", "));
     }
     Ok(())
 }

@@ -23,7 +23,8 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
+use crate::config::{RetentionSettings, Settings};
+use crate::retention;
 use crate::routes::{health, webhooks};
 use crate::signature::Verifier;
 use crate::verification::require_svix_signature;
@@ -44,6 +45,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     pool: PgPool,
+    retention: RetentionSettings,
 }
 
 impl Application {
@@ -80,6 +82,7 @@ impl Application {
             listener,
             router: router(state, timeout),
             pool,
+            retention: settings.retention.clone(),
         })
     }
 
@@ -98,9 +101,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let pruning = tokio::spawn(retention::run(self.pool.clone(), self.retention));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        // An interrupted batch rolls back; the next start prunes it.
+        pruning.abort();
+        served?;
         self.pool.close().await;
         tracing::info!("shut down gracefully");
         Ok(())

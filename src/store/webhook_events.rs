@@ -1,4 +1,5 @@
-//! `stack.webhook_events` rows for messages that change nothing in the mirror.
+//! `stack.webhook_events`: recording messages that change nothing in the mirror, reading
+//! recorded messages back for replay, and pruning old ones.
 
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -75,4 +76,77 @@ pub async fn record_unapplied(
     .fetch_optional(db)
     .await?;
     Ok(inserted.into())
+}
+
+/// Which recorded messages to replay. Filters combine; `None` and `false` leave them open.
+#[derive(Debug, Clone, Default)]
+pub struct StoredSelection {
+    pub only_failed: bool,
+    pub ids: Option<Vec<String>>,
+    pub received_since: Option<OffsetDateTime>,
+    pub received_until: Option<OffsetDateTime>,
+}
+
+/// A recorded message, as it arrived.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredMessage {
+    pub svix_id: String,
+    pub outcome: String,
+    pub payload: Vec<u8>,
+}
+
+/// The ids of the recorded messages matching `selection`, oldest change first.
+pub async fn select_stored(
+    db: impl PgExecutor<'_>,
+    selection: &StoredSelection,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select svix_id from stack.webhook_events
+         where (not $1 or outcome = 'failed')
+           and ($2::text[] is null or svix_id = any($2))
+           and ($3::timestamptz is null or received_at >= $3)
+           and ($4::timestamptz is null or received_at < $4)
+         order by source_time nulls first, received_at, svix_id",
+    )
+    .bind(selection.only_failed)
+    .bind(selection.ids.as_deref())
+    .bind(selection.received_since)
+    .bind(selection.received_until)
+    .fetch_all(db)
+    .await
+}
+
+/// One recorded message by id.
+pub async fn load_stored(
+    db: impl PgExecutor<'_>,
+    svix_id: &str,
+) -> Result<Option<StoredMessage>, sqlx::Error> {
+    sqlx::query_as("select svix_id, outcome, payload from stack.webhook_events where svix_id = $1")
+        .bind(svix_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Deletes up to `batch_size` messages received more than `days` ago; returns how many.
+/// Rows another session holds are skipped, so pruning never waits on (or blocks) delivery.
+pub async fn prune_batch(
+    db: impl PgExecutor<'_>,
+    days: u32,
+    batch_size: u32,
+) -> Result<u64, sqlx::Error> {
+    let deleted = sqlx::query(
+        "delete from stack.webhook_events
+         where svix_id in (
+             select svix_id from stack.webhook_events
+             where received_at < now() - make_interval(days => $1)
+             order by received_at
+             limit $2
+             for update skip locked
+         )",
+    )
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .bind(i64::from(batch_size))
+    .execute(db)
+    .await?;
+    Ok(deleted.rows_affected())
 }

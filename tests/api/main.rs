@@ -8,4 +8,6 @@ mod failures;
 mod mirror;
 mod ordering;
 mod rejections;
+mod replay;
+mod retention;
 mod support;
