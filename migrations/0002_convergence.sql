@@ -66,7 +66,10 @@ $$;
 create function stack_sync.advance(
     p_kind text, p_key text, p_time timestamptz, p_deleted boolean, p_svix_id text
 ) returns boolean
-language sql as $$
+language plpgsql as $$
+declare
+    v_moved boolean;
+begin
     insert into stack_sync.versions as v (kind, key, source_time, deleted, removed_at, svix_id)
     values (p_kind, p_key, p_time, p_deleted, case when p_deleted then p_time end, p_svix_id)
     on conflict (kind, key) do update
@@ -76,26 +79,30 @@ language sql as $$
         svix_id = case when v.source_time <= excluded.source_time
                        then excluded.svix_id else v.svix_id end,
         source_time = greatest(v.source_time, excluded.source_time)
-    returning svix_id = p_svix_id;
+    returning v.svix_id = p_svix_id into v_moved;
+    return v_moved;
+end;
 $$;
 
 -- Marks a user or team deleted for good, whatever the event's time: Stack dispatches webhooks
 -- asynchronously, so a deletion's message can be older than an update committed before it.
 create function stack_sync.bury(p_kind text, p_key text, p_time timestamptz, p_svix_id text)
 returns boolean
-language sql as $$
-    with buried as (
-        insert into stack_sync.versions as v (kind, key, source_time, deleted, removed_at, svix_id)
-        values (p_kind, p_key, p_time, true, p_time, p_svix_id)
-        on conflict (kind, key) do update
-        set source_time = greatest(v.source_time, excluded.source_time),
-            deleted = true,
-            removed_at = excluded.removed_at,
-            svix_id = excluded.svix_id
-        where not v.deleted
-        returning 1
-    )
-    select exists (select 1 from buried);
+language plpgsql as $$
+declare
+    v_buried boolean;
+begin
+    insert into stack_sync.versions as v (kind, key, source_time, deleted, removed_at, svix_id)
+    values (p_kind, p_key, p_time, true, p_time, p_svix_id)
+    on conflict (kind, key) do update
+    set source_time = greatest(v.source_time, excluded.source_time),
+        deleted = true,
+        removed_at = excluded.removed_at,
+        svix_id = excluded.svix_id
+    where not v.deleted
+    returning true into v_buried;
+    return coalesce(v_buried, false);
+end;
 $$;
 
 create function stack_sync.millis_to_time(p_millis jsonb) returns timestamptz

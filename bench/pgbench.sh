@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Postgres's own commit rate for the work of one webhook, as one statement per transaction
+# (pgbench_apply.sql), and the same through stack_sync.apply_event (pgbench_apply_event.sql),
+# at the concurrency benches/throughput.rs uses. Usage: bench/pgbench.sh [clients] [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients="${1:-8}"
+seconds="${2:-20}"
+server="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+database="stack_sync_pgbench_$$"
+url="${server%/*}/$database"
+psql -q "$server" -c "create database $database"
+trap 'psql -q "$server" -c "drop database $database with (force)"' EXIT
+DATABASE_URL="$url" cargo run -q --release -- migrate
+payload="$(tr -d '\n' < tests/payloads/user.updated.json)"
+for script in pgbench_apply.sql pgbench_apply_event.sql; do
+    echo "$script:"
+    pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -D user_count=1000 \
+        -D "payload=$payload" -f "bench/$script" "$url" | grep -E 'tps|latency average'
+done

@@ -1,0 +1,139 @@
+//! Throughput of the whole hot path: signed HTTP deliveries of `user.updated` events into the
+//! service (in-process, release build) against a real Postgres. Compare with
+//! `bench/pgbench.sh`, which makes Postgres do the same writes as one statement per transaction.
+//!
+//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench throughput`
+//! Knobs: `EVENTS` (default 20000), `CONCURRENCY` (default 8), `USERS` (default 1000).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection};
+use stack_sync::config::Settings;
+use stack_sync::event_time::message_id_at;
+use stack_sync::signature::SigningKey;
+use stack_sync::startup::{Application, MIGRATOR, connect};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).map_or(default, |v| v.parse().expect(name))
+}
+
+#[tokio::main]
+async fn main() {
+    let server = std::env::var("DATABASE_URL").expect("set DATABASE_URL to a Postgres server");
+    let (events, concurrency, users) = (
+        knob("EVENTS", 20_000),
+        knob("CONCURRENCY", 8),
+        knob("USERS", 1000),
+    );
+    let database = format!("stack_sync_bench_{}", std::process::id());
+    let mut admin = PgConnection::connect(&server).await.unwrap();
+    admin
+        .execute(format!("create database {database}").as_str())
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&database);
+
+    let env: HashMap<String, String> = [
+        ("DATABASE_URL", url.as_str()),
+        ("STACK_WEBHOOK_SECRET", SECRET),
+        ("PORT", "0"),
+        ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
+        (
+            "STACK_SYNC_DATABASE__MAX_CONNECTIONS",
+            &concurrency.to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let settings = Settings::load(None, &env).unwrap();
+    let pool = connect(&settings).await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let app = Application::build_with_pool(&settings, pool.clone())
+        .await
+        .unwrap();
+    let endpoint = format!("http://{}/webhooks/stack", app.local_addr().unwrap());
+    let server_task = tokio::spawn(app.run_until_stopped());
+
+    let bodies = user_updates(events, users);
+    let (elapsed, mut latencies) = deliver(&endpoint, &bodies, concurrency).await;
+
+    latencies.sort();
+    let percentile = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "{events} user.updated deliveries over HTTP, {concurrency} at a time, {users} users: \
+         {:.0} events/s; latency p50 {:?}, p99 {:?}",
+        events as f64 / elapsed.as_secs_f64(),
+        percentile(0.5),
+        percentile(0.99),
+    );
+    server_task.abort();
+    pool.close().await;
+    admin
+        .execute(format!("drop database {database} with (force)").as_str())
+        .await
+        .unwrap();
+}
+
+/// `events` user.updated bodies over `users` users, each with a distinct display name, paired
+/// with message ids created in order.
+fn user_updates(events: usize, users: usize) -> Vec<(String, String)> {
+    let template: Value =
+        serde_json::from_str(include_str!("../tests/payloads/user.updated.json")).unwrap();
+    let ids: Vec<String> = (0..users)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    (0..events)
+        .map(|n| {
+            let mut event = template.clone();
+            event["data"]["id"] = json!(ids[n % users]);
+            event["data"]["display_name"] = json!(format!("user {n}"));
+            let at = start + time::Duration::milliseconds(i64::try_from(n).unwrap() * 4);
+            (message_id_at(at), event.to_string())
+        })
+        .collect()
+}
+
+async fn deliver(
+    endpoint: &str,
+    bodies: &[(String, String)],
+    concurrency: usize,
+) -> (Duration, Vec<Duration>) {
+    let key = SigningKey::from_secret(SECRET).unwrap();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let latencies = futures::stream::iter(bodies)
+        .map(|(id, body)| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let timestamp = i64::try_from(now).unwrap();
+            let request = client
+                .post(endpoint)
+                .header("svix-id", id)
+                .header("svix-timestamp", timestamp.to_string())
+                .header(
+                    "svix-signature",
+                    key.signature_header(id, timestamp, body.as_bytes()),
+                )
+                .body(body.clone());
+            async move {
+                let sent = Instant::now();
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                sent.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    (started.elapsed(), latencies)
+}
