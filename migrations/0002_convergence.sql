@@ -54,6 +54,17 @@ begin
 end;
 $$;
 
+-- The user and team ids an event is about, for stack_sync.lock_ids.
+create function stack_sync.ids_of(p_event_type text, p_data jsonb) returns uuid[]
+language sql immutable as $$
+    select array_remove(array[
+        coalesce(p_data ->> 'user_id',
+                 case when p_event_type like 'user.%' then p_data ->> 'id' end)::uuid,
+        coalesce(p_data ->> 'team_id',
+                 case when p_event_type like 'team.%' then p_data ->> 'id' end)::uuid
+    ], null);
+$$;
+
 create function stack_sync.is_deleted(p_kind text, p_key text) returns boolean
 language sql stable as $$
     select exists (
@@ -427,10 +438,7 @@ declare
     v_time timestamptz := coalesce(p_source_time, now());
     v_outcome text;
 begin
-    perform stack_sync.lock_ids(variadic array_remove(array[
-        coalesce(p_data ->> 'user_id', case when p_event_type like 'user.%' then p_data ->> 'id' end)::uuid,
-        coalesce(p_data ->> 'team_id', case when p_event_type like 'team.%' then p_data ->> 'id' end)::uuid
-    ], null));
+    perform stack_sync.lock_ids(variadic stack_sync.ids_of(p_event_type, p_data));
     if not p_replay and exists (select 1 from stack.webhook_events where svix_id = p_svix_id) then
         return 'duplicate';
     end if;

@@ -16,10 +16,13 @@ const ENV_PREFIX: &str = "STACK_SYNC";
 
 /// The plain variable names users expect, and the setting each one fills when the
 /// `STACK_SYNC_` form of that setting is not set.
-const PLAIN_VARIABLES: [(&str, &str); 3] = [
+const PLAIN_VARIABLES: [(&str, &str); 6] = [
     ("DATABASE_URL", "database.url"),
     ("STACK_WEBHOOK_SECRET", "webhook.secret"),
     ("PORT", "server.port"),
+    ("STACK_PROJECT_ID", "stack.project_id"),
+    ("STACK_SECRET_SERVER_KEY", "stack.secret_server_key"),
+    ("STACK_API_URL", "stack.api_url"),
 ];
 
 /// Everything the service can be told.
@@ -29,6 +32,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub webhook: WebhookSettings,
     pub retention: RetentionSettings,
+    pub stack: StackSettings,
+    pub reconcile: ReconcileSettings,
     pub log: LogSettings,
 }
 
@@ -63,6 +68,32 @@ pub struct RetentionSettings {
     pub batch_size: u32,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct StackSettings {
+    pub project_id: Option<String>,
+    pub secret_server_key: Option<SecretString>,
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReconcileSettings {
+    pub page_size: u32,
+    pub max_delete_share: f64,
+    pub interval_secs: u64,
+    pub request_attempts: u32,
+    pub retry_base_ms: u64,
+}
+
+/// What the Stack API client needs, all present.
+#[derive(Debug, Clone)]
+pub struct StackApiSettings {
+    pub project_id: String,
+    pub secret_server_key: SecretString,
+    pub api_url: String,
+    pub request_attempts: u32,
+    pub retry_base: Duration,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct LogSettings {
     pub format: LogFormat,
@@ -86,6 +117,8 @@ pub enum SettingsError {
         key: &'static str,
         variable: &'static str,
     },
+    #[error("missing settings for Stack's API: {0}")]
+    MissingStackApi(String),
     #[error("webhook.secret (STACK_WEBHOOK_SECRET): secret number {position} {reason}")]
     BadSecret {
         position: usize,
@@ -152,6 +185,38 @@ impl Settings {
             });
         }
         Ok(keys)
+    }
+
+    /// The Stack API settings `reconcile` needs; names every missing one at once.
+    pub fn stack_api(&self) -> Result<StackApiSettings, SettingsError> {
+        let stack = &self.stack;
+        let project_id = stack.project_id.clone().filter(|id| !id.trim().is_empty());
+        let key = stack
+            .secret_server_key
+            .clone()
+            .filter(|key| !key.expose_secret().trim().is_empty());
+        match (project_id, key) {
+            (Some(project_id), Some(secret_server_key)) => Ok(StackApiSettings {
+                project_id,
+                secret_server_key,
+                api_url: stack.api_url.trim_end_matches('/').to_owned(),
+                request_attempts: self.reconcile.request_attempts.max(1),
+                retry_base: Duration::from_millis(self.reconcile.retry_base_ms),
+            }),
+            (project_id, key) => {
+                let missing: Vec<&str> = [
+                    project_id
+                        .is_none()
+                        .then_some("stack.project_id (STACK_PROJECT_ID)"),
+                    key.is_none()
+                        .then_some("stack.secret_server_key (STACK_SECRET_SERVER_KEY)"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                Err(SettingsError::MissingStackApi(missing.join(", ")))
+            }
+        }
     }
 
     pub fn tolerance(&self) -> Duration {
@@ -268,6 +333,35 @@ mod tests {
             err,
             "webhook.secret (STACK_WEBHOOK_SECRET): secret number 2 is not valid standard base64 \
              after the optional `whsec_` prefix"
+        );
+    }
+
+    #[test]
+    fn stack_api_settings_use_the_sdk_variable_names() {
+        let settings = Settings::load(
+            None,
+            &env(&[
+                ("STACK_PROJECT_ID", "6f1c2e9a-0b7d-4e1f-9a3c-2d4e5f6a7b8c"),
+                ("STACK_SECRET_SERVER_KEY", "ssk_test"),
+                ("STACK_API_URL", "http://localhost:8102/"),
+            ]),
+        )
+        .unwrap();
+        let api = settings.stack_api().unwrap();
+        assert_eq!(api.project_id, "6f1c2e9a-0b7d-4e1f-9a3c-2d4e5f6a7b8c");
+        assert_eq!(api.secret_server_key.expose_secret(), "ssk_test");
+        assert_eq!(api.api_url, "http://localhost:8102");
+    }
+
+    #[test]
+    fn missing_stack_api_settings_are_named_together() {
+        let settings = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(settings.stack.api_url, "https://api.stack-auth.com");
+        let err = settings.stack_api().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "missing settings for Stack's API: stack.project_id (STACK_PROJECT_ID), \
+             stack.secret_server_key (STACK_SECRET_SERVER_KEY)"
         );
     }
 

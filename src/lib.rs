@@ -9,6 +9,8 @@ pub mod error;
 pub mod event_time;
 /// Stack Auth webhook payloads.
 pub mod events;
+/// `stack-sync reconcile`: repairing the mirror from Stack's REST API.
+pub mod reconcile;
 /// `stack-sync replay`: re-applying recorded messages.
 pub mod replay;
 /// Pruning old recorded messages.
@@ -17,6 +19,8 @@ pub mod retention;
 pub mod routes;
 /// Svix signature verification, framework-free.
 pub mod signature;
+/// A client for Stack's server REST API.
+pub mod stack_api;
 /// Router, middleware stack, server lifecycle.
 pub mod startup;
 /// Every SQL statement.

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use stack_sync::config::Settings;
+use stack_sync::reconcile::reconcile;
+use stack_sync::stack_api::StackApi;
 use stack_sync::startup::{Application, MIGRATOR, connect};
 use stack_sync::store::webhook_events::StoredSelection;
 use stack_sync::telemetry;
@@ -32,6 +34,13 @@ enum Command {
     Migrate,
     /// Re-apply recorded webhook messages (e.g. failed ones after a fix) and report each.
     Replay(ReplayArgs),
+    /// Make the tables equal to Stack's current state, read from its REST API (the backfill,
+    /// on an empty database), and print what changed.
+    Reconcile {
+        /// Report the drift without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Which recorded messages to replay; the filters combine.
@@ -88,6 +97,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::Replay(args) => replay(&settings, args).await?,
+        Command::Reconcile { dry_run } => {
+            let api = StackApi::new(&settings.stack_api()?)?;
+            let pool = connect(&settings).await?;
+            let summary = reconcile(&pool, &api, &settings.reconcile, dry_run).await?;
+            print!("{summary}");
+        }
     }
     Ok(())
 }

@@ -23,11 +23,12 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{RetentionSettings, Settings};
-use crate::retention;
+use crate::config::{ReconcileSettings, RetentionSettings, Settings};
 use crate::routes::{health, webhooks};
 use crate::signature::Verifier;
+use crate::stack_api::StackApi;
 use crate::verification::require_svix_signature;
+use crate::{reconcile, retention};
 
 /// The schema migrations, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -46,6 +47,8 @@ pub struct Application {
     router: Router,
     pool: PgPool,
     retention: RetentionSettings,
+    /// The scheduled reconcile, when `reconcile.interval_secs` is set.
+    reconcile: Option<(StackApi, ReconcileSettings)>,
 }
 
 impl Application {
@@ -78,11 +81,19 @@ impl Application {
             .await
             .with_context(|| format!("binding {address}"))?;
         let timeout = Duration::from_secs(settings.server.request_timeout_secs);
+        let reconcile = match settings.reconcile.interval_secs {
+            0 => None,
+            _ => Some((
+                StackApi::new(&settings.stack_api()?)?,
+                settings.reconcile.clone(),
+            )),
+        };
         Ok(Self {
             listener,
             router: router(state, timeout),
             pool,
             retention: settings.retention.clone(),
+            reconcile,
         })
     }
 
@@ -101,12 +112,22 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let pruning = tokio::spawn(retention::run(self.pool.clone(), self.retention));
+        let mut background = vec![tokio::spawn(retention::run(
+            self.pool.clone(),
+            self.retention,
+        ))];
+        if let Some((api, settings)) = self.reconcile {
+            background.push(tokio::spawn(reconcile::run_every(
+                self.pool.clone(),
+                api,
+                settings,
+            )));
+        }
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        // An interrupted batch rolls back; the next start prunes it.
-        pruning.abort();
+        // An interrupted prune batch or reconcile page rolls back; the next run redoes it.
+        background.iter().for_each(tokio::task::JoinHandle::abort);
         served?;
         self.pool.close().await;
         tracing::info!("shut down gracefully");

@@ -7,4 +7,5 @@
 //! message, all in one transaction.
 
 pub mod mirror;
+pub mod reconcile;
 pub mod webhook_events;

@@ -1,0 +1,382 @@
+//! `stack-sync reconcile`: reads Stack's current state over its REST API and makes the mirror
+//! equal to it (the backfill, on an empty database). Fetched objects go through the same guards
+//! as webhooks, with the time each page was asked for as their source time, so a newer webhook
+//! wins and nothing deleted comes back. Rows Stack no longer lists are confirmed gone one by one
+//! before they are deleted, and a run that would delete too much stops instead.
+
+mod entity;
+mod pager;
+mod summary;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+pub use entity::Entity;
+pub use summary::{Counts, Summary};
+
+use crate::config::ReconcileSettings;
+use crate::stack_api::{ApiError, StackApi};
+use crate::store::reconcile as store;
+use pager::{Page, Pager, PagingError};
+
+/// Up to this many rows of a kind may always be deleted, whatever `max_delete_share` says, so
+/// that small projects are not stopped by a single deletion.
+const ALWAYS_ALLOWED_DELETIONS: u64 = 10;
+/// Rows read from the database at a time while walking teams and deletion candidates.
+const BATCH: i64 = 500;
+
+/// Why a run did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("another reconcile is running (it holds the database lock); try again after it")]
+    AlreadyRunning,
+    #[error(transparent)]
+    Paging(#[from] PagingError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "stopped before deleting {entity}: more than {allowed} of {rows} rows are gone from Stack \
+         (reconcile.max_delete_share = {share}); nothing of them was deleted. If Stack really lost \
+         them, raise the share for one run"
+    )]
+    TooManyDeletions {
+        entity: &'static str,
+        allowed: u64,
+        rows: i64,
+        share: f64,
+    },
+}
+
+/// Runs one reconcile, unless another holds the lock. Writes nothing when `dry_run`.
+pub async fn reconcile(
+    pool: &PgPool,
+    api: &StackApi,
+    settings: &ReconcileSettings,
+    dry_run: bool,
+) -> Result<Summary, ReconcileError> {
+    let clock = Instant::now();
+    // Session-level lock on a connection of its own, held for the whole run.
+    let mut lock = pool.acquire().await?;
+    if !store::try_lock(&mut lock).await? {
+        return Err(ReconcileError::AlreadyRunning);
+    }
+    let (run_id, started_at) = store::start_run(&mut *lock, dry_run).await?;
+    let summary = Summary {
+        dry_run,
+        ..Summary::default()
+    };
+    let mut run = Run {
+        pool,
+        api,
+        settings,
+        run_id,
+        started_at,
+        dry_run,
+        summary,
+    };
+    let result = run.all_phases().await;
+    run.summary.duration = clock.elapsed();
+    let error = result.as_ref().err().map(ToString::to_string);
+    store::finish_run(&mut lock, run_id, &run.summary.to_json(), error.as_deref()).await?;
+    store::unlock(&mut lock).await?;
+    let summary = run.summary.to_json();
+    match &error {
+        None => tracing::info!(reconcile.run = run_id, %summary, "reconcile finished"),
+        Some(error) => tracing::error!(reconcile.run = run_id, %summary, error, "reconcile failed"),
+    }
+    result.map(|()| run.summary)
+}
+
+/// Reconciles every `interval_secs` inside `serve`, forever; one replica at a time.
+pub async fn run_every(pool: PgPool, api: StackApi, settings: ReconcileSettings) {
+    let period = Duration::from_secs(settings.interval_secs.max(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        ticks.tick().await;
+        match reconcile(&pool, &api, &settings, false).await {
+            Ok(_) => {}
+            Err(ReconcileError::AlreadyRunning) => {
+                tracing::info!("scheduled reconcile skipped: another one is running")
+            }
+            Err(_) => {} // logged by reconcile
+        }
+    }
+}
+
+struct Run<'a> {
+    pool: &'a PgPool,
+    api: &'a StackApi,
+    settings: &'a ReconcileSettings,
+    run_id: i64,
+    /// The database's clock at the start: rows written after it are not deletion candidates.
+    started_at: OffsetDateTime,
+    dry_run: bool,
+    summary: Summary,
+}
+
+impl<'a> Run<'a> {
+    async fn all_phases(&mut self) -> Result<(), ReconcileError> {
+        self.fetch_teams().await?;
+        let users = self.user_pager(None);
+        self.apply_pages(Entity::User, users, None, |items| items)
+            .await?;
+        self.fetch_team_links().await?;
+        self.fetch_project_permissions().await?;
+        for entity in [
+            Entity::User,
+            Entity::Team,
+            Entity::Membership,
+            Entity::TeamPermission,
+            Entity::ProjectPermission,
+        ] {
+            self.sweep(entity).await?;
+        }
+        Ok(())
+    }
+
+    /// Newer Stack pages `/teams`; older Stack rejects `limit` there and lists them all at once.
+    async fn fetch_teams(&mut self) -> Result<(), ReconcileError> {
+        let mut pager = Pager::new(self.api, "/teams", vec![("limit", self.page_size())]);
+        let first = match pager.next_page().await {
+            Err(PagingError::Api(ApiError::Rejected { status: 400, .. })) => {
+                pager = Pager::new(self.api, "/teams", Vec::new());
+                pager.next_page().await?
+            }
+            other => other?,
+        };
+        self.apply_pages(Entity::Team, pager, first, |items| items)
+            .await
+    }
+
+    /// Members (paged as users of the team) and team permissions, team by team.
+    async fn fetch_team_links(&mut self) -> Result<(), ReconcileError> {
+        let mut after = String::new();
+        loop {
+            let teams =
+                store::seen_after(self.pool, self.run_id, Entity::Team, &after, BATCH).await?;
+            let Some(last) = teams.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            for team in teams {
+                let members = self.user_pager(Some(&team));
+                let as_memberships = |users: Vec<Value>| memberships(&team, users);
+                self.apply_pages(Entity::Membership, members, None, as_memberships)
+                    .await?;
+                let query = [("team_id", team.as_str())];
+                self.fetch_list(Entity::TeamPermission, "/team-permissions", &query)
+                    .await?;
+            }
+        }
+    }
+
+    async fn fetch_project_permissions(&mut self) -> Result<(), ReconcileError> {
+        self.fetch_list(Entity::ProjectPermission, "/project-permissions", &[])
+            .await
+    }
+
+    /// An unpaginated list endpoint, applied as one page.
+    async fn fetch_list(
+        &mut self,
+        entity: Entity,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(), ReconcileError> {
+        let fetched_at = OffsetDateTime::now_utc();
+        if let Some(list) = self.api.list(path, query).await? {
+            self.apply(entity, list.items, fetched_at).await?;
+        }
+        Ok(())
+    }
+
+    fn user_pager(&self, team_id: Option<&str>) -> Pager<'a> {
+        // Webhooks cover anonymous and restricted users too, so the listing must.
+        let mut query = vec![
+            ("include_anonymous", "true".to_owned()),
+            ("limit", self.page_size()),
+        ];
+        if let Some(team_id) = team_id {
+            query.push(("team_id", team_id.to_owned()));
+        }
+        Pager::new(self.api, "/users", query)
+    }
+
+    /// Applies `first` (if given) and every following page, one page at a time.
+    async fn apply_pages(
+        &mut self,
+        entity: Entity,
+        mut pager: Pager<'a>,
+        first: Option<Page>,
+        to_objects: impl Fn(Vec<Value>) -> Vec<Value>,
+    ) -> Result<(), ReconcileError> {
+        let mut next = match first {
+            Some(page) => Some(page),
+            None => pager.next_page().await?,
+        };
+        let mut fetched = 0;
+        while let Some(page) = next {
+            fetched += page.items.len();
+            self.apply(entity, to_objects(page.items), page.fetched_at)
+                .await?;
+            tracing::info!(
+                reconcile.entity = entity.name(),
+                fetched,
+                "reconcile progress"
+            );
+            next = pager.next_page().await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the objects seen and applies those not seen before in this run.
+    async fn apply(
+        &mut self,
+        entity: Entity,
+        objects: Vec<Value>,
+        fetched_at: OffsetDateTime,
+    ) -> Result<(), ReconcileError> {
+        let keys: Vec<String> = objects.iter().map(|object| entity.key_of(object)).collect();
+        let new: HashSet<String> = store::mark_seen(self.pool, self.run_id, entity, &keys)
+            .await?
+            .into_iter()
+            .collect();
+        let fresh: Vec<Value> = objects
+            .into_iter()
+            .zip(keys)
+            .filter(|(_, key)| new.contains(key))
+            .map(|(object, _)| object)
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let counts = if self.dry_run {
+            let mut tx = self.pool.begin().await?;
+            let counts =
+                store::apply_page(&mut *tx, self.run_id, entity, &fresh, fetched_at).await?;
+            tx.rollback().await?;
+            counts
+        } else {
+            store::apply_page(self.pool, self.run_id, entity, &fresh, fetched_at).await?
+        };
+        self.summary.counts_mut(entity).add_applied(&counts);
+        Ok(())
+    }
+
+    /// Deletes the rows of `entity` that Stack no longer has, confirmed one by one.
+    async fn sweep(&mut self, entity: Entity) -> Result<(), ReconcileError> {
+        let rows = store::row_count(self.pool, entity).await?;
+        let share = self.settings.max_delete_share;
+        let allowed = ((rows as f64 * share).floor() as u64).max(ALWAYS_ALLOWED_DELETIONS);
+        let gone = self.confirmed_gone(entity, allowed, rows).await?;
+        for (key, confirmed_at) in gone {
+            if self.dry_run {
+                self.summary.counts_mut(entity).deleted += 1;
+                continue;
+            }
+            let data = entity.data_of(&key);
+            let outcome =
+                store::delete_confirmed(self.pool, self.run_id, entity, &data, confirmed_at)
+                    .await?;
+            let counts = self.summary.counts_mut(entity);
+            match outcome.as_str() {
+                "applied" => counts.deleted += 1,
+                "stale" => counts.stale += 1,
+                _ => counts.unchanged += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Candidates Stack answers "not found" for, with when it said so; stops past `allowed`.
+    async fn confirmed_gone(
+        &self,
+        entity: Entity,
+        allowed: u64,
+        rows: i64,
+    ) -> Result<Vec<(String, OffsetDateTime)>, ReconcileError> {
+        let mut gone = Vec::new();
+        let mut after = String::new();
+        loop {
+            let candidates = store::deletion_candidates(
+                self.pool,
+                self.run_id,
+                entity,
+                self.started_at,
+                &after,
+                BATCH,
+            )
+            .await?;
+            let Some(last) = candidates.last() else {
+                return Ok(gone);
+            };
+            after = last.clone();
+            for key in candidates {
+                let checked_at = OffsetDateTime::now_utc();
+                if !self.gone_from_stack(entity, &key).await? {
+                    continue; // still in Stack: the listing missed it, the next run will see it
+                }
+                gone.push((key, checked_at));
+                if gone.len() as u64 > allowed {
+                    let share = self.settings.max_delete_share;
+                    return Err(ReconcileError::TooManyDeletions {
+                        entity: entity.name(),
+                        allowed,
+                        rows,
+                        share,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Asks Stack for the one object: a 404 (or an empty filtered list) confirms it is gone.
+    async fn gone_from_stack(&self, entity: Entity, key: &str) -> Result<bool, ApiError> {
+        let data = entity.data_of(key);
+        let field = |name: &str| data[name].as_str().unwrap_or_default().to_owned();
+        let (team, user, id) = (field("team_id"), field("user_id"), field("id"));
+        let found = match entity {
+            Entity::User => self.api.get(&format!("/users/{id}"), &[]).await?.is_some(),
+            Entity::Team => self.api.get(&format!("/teams/{id}"), &[]).await?.is_some(),
+            Entity::Membership => {
+                let path = format!("/team-member-profiles/{team}/{user}");
+                self.api.get(&path, &[]).await?.is_some()
+            }
+            Entity::TeamPermission => {
+                let query = [
+                    ("team_id", team.as_str()),
+                    ("user_id", &user),
+                    ("permission_id", &id),
+                ];
+                self.api
+                    .list("/team-permissions", &query)
+                    .await?
+                    .is_some_and(|l| !l.items.is_empty())
+            }
+            Entity::ProjectPermission => {
+                let query = [("user_id", user.as_str()), ("permission_id", &id)];
+                self.api
+                    .list("/project-permissions", &query)
+                    .await?
+                    .is_some_and(|l| !l.items.is_empty())
+            }
+        };
+        Ok(!found)
+    }
+
+    fn page_size(&self) -> String {
+        self.settings.page_size.clamp(1, 1000).to_string()
+    }
+}
+
+fn memberships(team_id: &str, users: Vec<Value>) -> Vec<Value> {
+    users
+        .iter()
+        .map(|user| json!({ "team_id": team_id, "user_id": user["id"] }))
+        .collect()
+}
