@@ -85,7 +85,7 @@ async fn migrate_creates_the_schema_and_exits() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(tables, 7);
+    assert_eq!(tables, 9);
 }
 
 /// Reads the child's JSON log lines on a thread and forwards them.
