@@ -10,6 +10,7 @@ use serde_json::Value;
 use stack_sync::signature::SigningKey;
 
 use crate::support::app::now;
+use crate::support::fake_stack::{FakeStack, Paging};
 use crate::support::postgres::TestDb;
 use crate::support::{SECRET, example, message_id};
 
@@ -252,4 +253,55 @@ async fn logs_carry_no_secret_signature_body_email_or_name() {
     ] {
         assert!(!all.contains(private), "logs contain {private:?}");
     }
+}
+
+#[test]
+fn reconcile_without_stack_settings_names_them_in_one_line() {
+    let vars = [("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")];
+    let output = stack_sync(&["reconcile"], &vars).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("STACK_PROJECT_ID") && stderr.contains("STACK_SECRET_SERVER_KEY"),
+        "{stderr}"
+    );
+}
+
+// Multi-threaded: the fake API serves on the runtime while this thread waits for the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_prints_its_summary_and_fails_cleanly_on_a_bad_key() {
+    let db = TestDb::new().await;
+    let stack = FakeStack::start(Paging::CursorIncluded).await;
+    stack.add_user("10000000-0000-4000-8000-000000000001", "Ada", 1);
+    let env = stack.env();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.push(("DATABASE_URL", &db.url));
+
+    let output = stack_sync(&["reconcile", "--dry-run"], &vars)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(stdout.contains("(dry run: nothing written)"), "{stdout}");
+    let users_row = stdout
+        .lines()
+        .find(|line| line.starts_with("users "))
+        .unwrap();
+    assert_eq!(
+        users_row.split_whitespace().collect::<Vec<_>>(),
+        ["users", "1", "0", "0", "0", "0"]
+    );
+
+    vars.retain(|(k, _)| *k != "STACK_SECRET_SERVER_KEY");
+    vars.push(("STACK_SECRET_SERVER_KEY", "ssk_wrong_and_secret"));
+    let output = stack_sync(&["reconcile"], &vars).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("INVALID_SECRET_SERVER_KEY"), "{stderr}");
+    let everything = format!("{stderr}{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        !everything.contains("ssk_wrong_and_secret"),
+        "the key must not be printed"
+    );
 }

@@ -14,7 +14,7 @@ use stack_sync::event_time::{message_id_at, source_time};
 use time::Duration;
 
 use crate::support::TestApp;
-use crate::support::stack_model::{Delivery, StackState, random_history};
+use crate::support::stack_model::{Delivery, mirror_state, random_history};
 
 const STEPS_PER_HISTORY: usize = 30;
 const CONCURRENT_DELIVERIES: usize = 4;
@@ -30,7 +30,7 @@ async fn random_histories_converge_under_reordering_retries_and_duplicates() {
 
         deliver_concurrently(&app, &deliveries, seed).await;
 
-        let mirrored = mirror_state(&app).await;
+        let mirrored = mirror_state(&app.db.pool).await;
         assert!(
             mirrored == expected,
             "seed {seed} did not converge; rerun alone with CONVERGENCE_SEED={seed}\n\
@@ -94,42 +94,4 @@ async fn reset(app: &TestApp) {
     .execute(&app.db.pool)
     .await
     .unwrap();
-}
-
-async fn mirror_state(app: &TestApp) -> StackState {
-    let pool = &app.db.pool;
-    let pairs = |sql: &'static str| async move {
-        sqlx::query_as::<_, (String, String)>(sql)
-            .fetch_all(pool)
-            .await
-            .unwrap()
-    };
-    StackState {
-        users: pairs("select id::text, display_name from stack.users")
-            .await
-            .into_iter()
-            .collect(),
-        teams: pairs("select id::text, display_name from stack.teams")
-            .await
-            .into_iter()
-            .collect(),
-        members: pairs("select team_id::text, user_id::text from stack.team_members")
-            .await
-            .into_iter()
-            .collect(),
-        team_permissions: sqlx::query_as(
-            "select team_id::text, user_id::text, permission_id from stack.team_permissions",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect(),
-        project_permissions: pairs(
-            "select user_id::text, permission_id from stack.project_permissions",
-        )
-        .await
-        .into_iter()
-        .collect(),
-    }
 }

@@ -7,6 +7,7 @@ mod delivery;
 mod failures;
 mod mirror;
 mod ordering;
+mod reconcile;
 mod rejections;
 mod replay;
 mod retention;

@@ -245,3 +245,41 @@ fn team_event(event_type: &str, id: &str, name: &str) -> Value {
 fn link_event(event_type: &str, data: Value) -> Value {
     json!({"type": event_type, "data": data})
 }
+
+/// What the mirror tables hold, in the model's terms.
+pub async fn mirror_state(pool: &sqlx::PgPool) -> StackState {
+    let pairs = |sql: &'static str| async move {
+        sqlx::query_as::<_, (String, String)>(sql)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    };
+    StackState {
+        users: pairs("select id::text, display_name from stack.users")
+            .await
+            .into_iter()
+            .collect(),
+        teams: pairs("select id::text, display_name from stack.teams")
+            .await
+            .into_iter()
+            .collect(),
+        members: pairs("select team_id::text, user_id::text from stack.team_members")
+            .await
+            .into_iter()
+            .collect(),
+        team_permissions: sqlx::query_as(
+            "select team_id::text, user_id::text, permission_id from stack.team_permissions",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect(),
+        project_permissions: pairs(
+            "select user_id::text, permission_id from stack.project_permissions",
+        )
+        .await
+        .into_iter()
+        .collect(),
+    }
+}
