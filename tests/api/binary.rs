@@ -89,6 +89,70 @@ async fn migrate_creates_the_schema_and_exits() {
     assert_eq!(tables, 9);
 }
 
+/// `stack-sync serve` running as a child process with JSON logs, on a free loopback port.
+struct ServeProcess {
+    child: Child,
+    logs: mpsc::Receiver<Value>,
+    address: String,
+    client: reqwest::Client,
+}
+
+impl ServeProcess {
+    fn start(db: &TestDb, extra: &[(&str, &str)]) -> Self {
+        let mut vars = vec![
+            ("DATABASE_URL", db.url.as_str()),
+            ("STACK_WEBHOOK_SECRET", SECRET),
+            ("PORT", "0"),
+            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
+            ("STACK_SYNC_LOG__FORMAT", "json"),
+        ];
+        vars.extend_from_slice(extra);
+        let mut child = stack_sync(&["serve"], &vars)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let logs = log_lines(&mut child);
+        let listening = next_log_with(&logs, "listening");
+        let address = listening["address"].as_str().unwrap().to_owned();
+        Self {
+            child,
+            logs,
+            address,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(
+        &self,
+        id: &str,
+        timestamp: i64,
+        signature: &str,
+        body: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("http://{}/webhooks/stack", self.address))
+            .header("svix-id", id)
+            .header("svix-timestamp", timestamp.to_string())
+            .header("svix-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn status_of(&self, path: &str) -> u16 {
+        let url = format!("http://{}{path}", self.address);
+        self.client.get(url).send().await.unwrap().status().as_u16()
+    }
+
+    /// Sends SIGTERM, as a container runtime does.
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+    }
+}
+
 /// Reads the child's JSON log lines on a thread and forwards them.
 fn log_lines(child: &mut Child) -> mpsc::Receiver<Value> {
     let stdout = child.stdout.take().unwrap();
@@ -115,71 +179,33 @@ fn next_log_with(logs: &mpsc::Receiver<Value>, message: &str) -> Value {
     }
 }
 
+fn signed(body: &str) -> (String, i64, String) {
+    let (id, ts) = (message_id(), now());
+    let key = SigningKey::from_secret(SECRET).unwrap();
+    let signature = key.signature_header(&id, ts, body.as_bytes());
+    (id, ts, signature)
+}
+
 #[tokio::test]
 async fn serve_mirrors_a_webhook_and_stops_gracefully_on_sigterm() {
     let db = TestDb::new().await;
-    let mut child = stack_sync(
-        &["serve"],
-        &[
-            ("DATABASE_URL", &db.url),
-            ("STACK_WEBHOOK_SECRET", SECRET),
-            ("PORT", "0"),
-            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
-            ("STACK_SYNC_LOG__FORMAT", "json"),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let logs = log_lines(&mut child);
-    let address = next_log_with(&logs, "listening")["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
+    let mut service = ServeProcess::start(&db, &[]);
     let body = example("user.created").to_string();
-    let id = message_id();
-    let ts = now();
-    let signature =
-        SigningKey::from_secret(SECRET)
-            .unwrap()
-            .signature_header(&id, ts, body.as_bytes());
-    let client = reqwest::Client::new();
-    let response = client
-        .post(format!("http://{address}/webhooks/stack"))
-        .header("svix-id", &id)
-        .header("svix-timestamp", ts.to_string())
-        .header("svix-signature", &signature)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let event_log = next_log_with(&logs, "webhook applied");
-    let healthz = client
-        .get(format!("http://{address}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    let readyz = client
-        .get(format!("http://{address}/readyz"))
-        .send()
-        .await
-        .unwrap();
+    let (id, ts, signature) = signed(&body);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    next_log_with(&logs, "shut down gracefully");
-    let status = child.wait().unwrap();
+    let response = service.post(&id, ts, &signature, &body).await;
+    assert_eq!(response.status(), 200);
+    let event_log = next_log_with(&service.logs, "webhook applied");
+    let probes = (
+        service.status_of("/healthz").await,
+        service.status_of("/readyz").await,
+    );
+    service.terminate();
+    next_log_with(&service.logs, "shut down gracefully");
+    let status = service.child.wait().unwrap();
 
     assert!(status.success(), "{status}");
-    assert_eq!(
-        (healthz.status().as_u16(), readyz.status().as_u16()),
-        (200, 200)
-    );
+    assert_eq!(probes, (200, 200));
     assert_eq!(event_log["webhook.id"], id.as_str());
     assert_eq!(event_log["webhook.type"], "user.created");
     assert_eq!(event_log["webhook.outcome"], "applied");
@@ -194,58 +220,23 @@ async fn serve_mirrors_a_webhook_and_stops_gracefully_on_sigterm() {
 #[tokio::test]
 async fn logs_carry_no_secret_signature_body_email_or_name() {
     let db = TestDb::new().await;
-    let mut child = stack_sync(
-        &["serve"],
-        &[
-            ("DATABASE_URL", &db.url),
-            ("STACK_WEBHOOK_SECRET", SECRET),
-            ("PORT", "0"),
-            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
-            ("STACK_SYNC_LOG__FORMAT", "json"),
-            ("RUST_LOG", "trace"),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let logs = log_lines(&mut child);
-    let address = next_log_with(&logs, "listening")["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut service = ServeProcess::start(&db, &[("RUST_LOG", "trace")]);
     let event = example("user.updated");
     let body = event.to_string();
-    let id = message_id();
-    let ts = now();
-    let signature =
-        SigningKey::from_secret(SECRET)
-            .unwrap()
-            .signature_header(&id, ts, body.as_bytes());
-    let client = reqwest::Client::new();
-    for signature in [signature.clone(), "v1,forged".to_owned()] {
-        client
-            .post(format!("http://{address}/webhooks/stack"))
-            .header("svix-id", &id)
-            .header("svix-timestamp", ts.to_string())
-            .header("svix-signature", &signature)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    let (id, ts, signature) = signed(&body);
 
-    let all: Vec<String> = logs.iter().map(|line| line.to_string()).collect();
+    for signature in [signature.as_str(), "v1,forged"] {
+        service.post(&id, ts, signature, &body).await;
+    }
+    service.terminate();
+    service.child.wait().unwrap();
+
+    let all: Vec<String> = service.logs.iter().map(|line| line.to_string()).collect();
     let all = all.join("\n");
     assert!(all.contains(&id), "the message id is logged");
-    let secret_key = SECRET.trim_start_matches("whsec_");
     let data = &event["data"];
     for private in [
-        secret_key,
+        SECRET.trim_start_matches("whsec_"),
         signature.trim_start_matches("v1,"),
         data["primary_email"].as_str().unwrap(),
         data["display_name"].as_str().unwrap(),
