@@ -77,6 +77,30 @@ async fn concurrent_deliveries_of_one_message_apply_it_once() {
     assert_eq!(app.count("team_members").await, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_receiving_one_message_at_once_apply_it_once() {
+    let app = TestApp::spawn().await;
+    let replica = app.spawn_replica().await;
+    let id = message_id();
+    let body = example("project_permission.created").to_string();
+
+    let deliveries = (0..8).map(|n| {
+        let base_url = if n % 2 == 0 { &app.base_url } else { &replica };
+        app.signed_request_to(base_url, &id, body.as_bytes()).send()
+    });
+    let answers = futures::future::join_all(deliveries).await;
+
+    let mut applied = 0;
+    for response in answers {
+        let answer: serde_json::Value = response.unwrap().json().await.unwrap();
+        applied += usize::from(answer["status"] == "applied");
+        assert!(["applied", "duplicate"].contains(&answer["status"].as_str().unwrap()));
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(app.count("webhook_events").await, 1);
+    assert_eq!(app.count("project_permissions").await, 1);
+}
+
 #[tokio::test]
 async fn shutdown_finishes_the_request_in_flight() {
     let mut app = TestApp::spawn().await;

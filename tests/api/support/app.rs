@@ -30,6 +30,20 @@ pub fn now() -> i64 {
     i64::try_from(since_epoch.as_secs()).unwrap()
 }
 
+/// The test secret, a loopback address on a free port, and `extra` on top.
+fn test_settings(extra: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = [
+        ("STACK_WEBHOOK_SECRET", SECRET),
+        ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load(None, &env).expect("test settings")
+}
+
 pub struct TestApp {
     pub base_url: String,
     pub db: TestDb,
@@ -62,16 +76,7 @@ impl TestApp {
     }
 
     async fn start(db: TestDb, pool: PgPool, settings: &[(&str, &str)]) -> Self {
-        let mut env: HashMap<String, String> = [
-            ("STACK_WEBHOOK_SECRET", SECRET),
-            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
-            ("PORT", "0"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let settings = Settings::load(None, &env).expect("test settings");
+        let settings = test_settings(settings);
         let app = Application::build_with_pool(&settings, pool)
             .await
             .expect("building the service");
@@ -105,13 +110,34 @@ impl TestApp {
 
     /// A request delivering `body` as message `id`, signed now, ready to send.
     pub fn signed_request(&self, id: &str, body: &[u8]) -> reqwest::RequestBuilder {
+        self.signed_request_to(&self.base_url, id, body)
+    }
+
+    /// The same, to the service at `base_url` (e.g. a replica).
+    pub fn signed_request_to(
+        &self,
+        base_url: &str,
+        id: &str,
+        body: &[u8],
+    ) -> reqwest::RequestBuilder {
         let timestamp = now();
         let headers = [
             ("svix-id", id.to_owned()),
             ("svix-timestamp", timestamp.to_string()),
             ("svix-signature", self.sign(id, timestamp, body)),
         ];
-        self.request(&headers, body.to_vec())
+        self.request(base_url, &headers, body.to_vec())
+    }
+
+    /// Starts a second instance of the service on the same database, with a pool of its own,
+    /// as a second replica would be; returns its base URL.
+    pub async fn spawn_replica(&self) -> String {
+        let pool = PgPool::connect(&self.db.url).await.unwrap();
+        let settings = test_settings(&[]);
+        let replica = Application::build_with_pool(&settings, pool).await.unwrap();
+        let base_url = format!("http://{}", replica.local_addr().unwrap());
+        tokio::spawn(replica.run_until(std::future::pending()));
+        base_url
     }
 
     /// Delivers `event` under a fresh message id and returns the id and the answer's status field.
@@ -131,14 +157,19 @@ impl TestApp {
 
     /// Posts `body` to the webhook endpoint with exactly these headers.
     pub async fn post(&self, headers: &[(&str, String)], body: Vec<u8>) -> Response {
-        let request = self.request(headers, body);
+        let request = self.request(&self.base_url, headers, body);
         request.send().await.expect("the service answers")
     }
 
-    fn request(&self, headers: &[(&str, String)], body: Vec<u8>) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        base_url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> reqwest::RequestBuilder {
         let mut request = self
             .client
-            .post(format!("{}/webhooks/stack", self.base_url))
+            .post(format!("{base_url}/webhooks/stack"))
             .header("content-type", "application/json")
             .body(body);
         for (name, value) in headers {
