@@ -64,7 +64,7 @@ pub async fn reconcile(
     if !store::try_lock(&mut lock).await? {
         return Err(ReconcileError::AlreadyRunning);
     }
-    let (run_id, started_at) = store::start_run(&mut *lock, dry_run).await?;
+    let (run_id, started_at) = store::start_run(&mut lock, dry_run).await?;
     let summary = Summary {
         dry_run,
         ..Summary::default()

@@ -27,11 +27,23 @@ pub async fn unlock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Records a new run; returns its id and start time (the database's clock).
+/// Records a new run; returns its id and start time (the database's clock). Call it holding
+/// the lock: runs left `running` by a process that died are closed as failed, and what they saw
+/// is forgotten.
 pub async fn start_run(
-    db: impl PgExecutor<'_>,
+    db: &mut PgConnection,
     dry_run: bool,
 ) -> Result<(i64, OffsetDateTime), sqlx::Error> {
+    sqlx::query(
+        "update stack_sync.reconcile_runs
+         set status = 'failed', finished_at = now(), error = 'interrupted'
+         where status = 'running'",
+    )
+    .execute(&mut *db)
+    .await?;
+    sqlx::query("delete from stack_sync.reconcile_seen")
+        .execute(&mut *db)
+        .await?;
     sqlx::query_as(
         "insert into stack_sync.reconcile_runs (dry_run) values ($1) returning id, started_at",
     )

@@ -416,6 +416,29 @@ async fn a_bad_server_key_stops_at_once_with_what_to_check() {
 }
 
 #[tokio::test]
+async fn a_run_left_running_by_a_dead_process_is_closed_as_interrupted() {
+    let app = TestApp::spawn().await;
+    let stack = small_project(Paging::CursorIncluded).await;
+    sqlx::raw_sql(
+        "insert into stack_sync.reconcile_runs (id, dry_run) values (1000, false);
+         insert into stack_sync.reconcile_seen values (1000, 'user', 'x');",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
+    run(&app, &stack, false, &[]).await.unwrap();
+
+    let dead: (String, Option<String>) =
+        sqlx::query_as("select status, error from stack_sync.reconcile_runs where id = 1000")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(dead, ("failed".to_owned(), Some("interrupted".to_owned())));
+    assert_eq!(app.count_in("stack_sync.reconcile_seen").await, 0);
+}
+
+#[tokio::test]
 async fn only_one_reconcile_runs_at_a_time() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;

@@ -196,7 +196,12 @@ impl TestApp {
 
     /// How many rows `table` (in schema `stack`) holds.
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("select count(*) from stack.{table}"))
+        self.count_in(&format!("stack.{table}")).await
+    }
+
+    /// How many rows the schema-qualified `table` holds.
+    pub async fn count_in(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("select count(*) from {table}"))
             .fetch_one(&self.db.pool)
             .await
             .unwrap()
