@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::event_time;
-use crate::events::Envelope;
+use crate::events::{Envelope, InvalidPayload};
 use crate::store::mirror::{self, EventToApply};
 use crate::store::webhook_events::{Recorded, Unapplied, UnappliedMessage, record_unapplied};
 
@@ -81,61 +81,102 @@ pub struct Message<'a> {
 /// Applies the verified `message` in one transaction and records what became of it.
 pub async fn process(pool: &PgPool, message: Message<'_>) -> Result<Processed, RetryLater> {
     let source_time = event_time::source_time(message.svix_id);
-    let unapplied = |event_type, outcome, error| UnappliedMessage {
+    // The record of a message that changes nothing; each case fills in type, outcome, error.
+    let record_of = UnappliedMessage {
         svix_id: message.svix_id,
-        event_type,
+        event_type: None,
         payload: message.body,
         source_time,
-        outcome,
-        error,
+        outcome: Unapplied::Failed,
+        error: None,
     };
     let envelope = match Envelope::parse(message.body) {
         Ok(envelope) => envelope,
-        Err(invalid) => {
-            let record = unapplied(
-                invalid.event_type.as_deref(),
-                Unapplied::Failed,
-                Some(invalid.message.as_str()),
-            );
-            let recorded = record_unapplied(pool, &record, message.replay).await?;
-            return Ok(Processed {
-                outcome: outcome_of(recorded, Outcome::Failed),
-                event_type: invalid.event_type,
-            });
-        }
+        Err(invalid) => return record_invalid(pool, record_of, invalid, message.replay).await,
     };
-    let event_type = Some(envelope.event_type.as_str());
-    if envelope.event.is_none() {
-        let record = unapplied(event_type, Unapplied::Ignored, None);
-        let recorded = record_unapplied(pool, &record, message.replay).await?;
-        return Ok(Processed {
-            outcome: outcome_of(recorded, Outcome::Ignored),
-            event_type: Some(envelope.event_type),
-        });
-    }
-    let event = EventToApply {
-        svix_id: message.svix_id,
-        event_type: &envelope.event_type,
-        payload: message.body,
-        source_time,
-        data: &envelope.data,
+    let record_of = UnappliedMessage {
+        event_type: Some(&envelope.event_type),
+        ..record_of
     };
-    let outcome = match mirror::apply_event(pool, &event, message.replay).await {
-        Ok(outcome) => Outcome::from_database(&outcome)?,
-        Err(err) if is_permanent(&err) => {
-            let reason = err.to_string();
-            let record = unapplied(event_type, Unapplied::Failed, Some(reason.as_str()));
-            outcome_of(
-                record_unapplied(pool, &record, message.replay).await?,
-                Outcome::Failed,
-            )
+    let outcome = match envelope.event {
+        Some(_) => {
+            let event = EventToApply {
+                svix_id: message.svix_id,
+                event_type: &envelope.event_type,
+                payload: message.body,
+                source_time,
+                data: &envelope.data,
+            };
+            apply(pool, &event, record_of, message.replay).await?
         }
-        Err(err) => return Err(err.into()),
+        None => {
+            let ignored = UnappliedMessage {
+                outcome: Unapplied::Ignored,
+                ..record_of
+            };
+            record(pool, &ignored, message.replay).await?
+        }
     };
     Ok(Processed {
         outcome,
         event_type: Some(envelope.event_type),
     })
+}
+
+/// Records a body that is no Stack event as `failed`, with why.
+async fn record_invalid(
+    pool: &PgPool,
+    record_of: UnappliedMessage<'_>,
+    invalid: InvalidPayload,
+    replay: bool,
+) -> Result<Processed, RetryLater> {
+    let failed = UnappliedMessage {
+        event_type: invalid.event_type.as_deref(),
+        error: Some(&invalid.message),
+        ..record_of
+    };
+    let outcome = record(pool, &failed, replay).await?;
+    Ok(Processed {
+        outcome,
+        event_type: invalid.event_type,
+    })
+}
+
+/// Applies a mirrored event; values Postgres refuses record it as `failed` instead.
+async fn apply(
+    pool: &PgPool,
+    event: &EventToApply<'_>,
+    record_of: UnappliedMessage<'_>,
+    replay: bool,
+) -> Result<Outcome, RetryLater> {
+    match mirror::apply_event(pool, event, replay).await {
+        Ok(outcome) => Ok(Outcome::from_database(&outcome)?),
+        Err(err) if is_permanent(&err) => {
+            let reason = err.to_string();
+            let failed = UnappliedMessage {
+                error: Some(&reason),
+                ..record_of
+            };
+            record(pool, &failed, replay).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Records a message that changes nothing, or finds it recorded already (a duplicate).
+async fn record(
+    pool: &PgPool,
+    message: &UnappliedMessage<'_>,
+    replay: bool,
+) -> Result<Outcome, RetryLater> {
+    let outcome = match message.outcome {
+        Unapplied::Ignored => Outcome::Ignored,
+        Unapplied::Failed => Outcome::Failed,
+    };
+    Ok(outcome_of(
+        record_unapplied(pool, message, replay).await?,
+        outcome,
+    ))
 }
 
 fn outcome_of(recorded: Recorded, new: Outcome) -> Outcome {
