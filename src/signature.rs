@@ -307,6 +307,41 @@ mod tests {
     }
 
     #[test]
+    fn signs_edge_case_bodies_as_the_reference_implementations_do() {
+        // Derived vectors, shared/reference/svix.md section 2.7: computed by three independent
+        // implementations. The non-UTF-8 body is signed over its raw bytes, as Go's library does.
+        let key = SigningKey::from_secret(SECRET).unwrap();
+        let cases: [(&[u8], &str); 4] = [
+            (b"", "v1,v48jdbgvh29KJz2Qc+ghw8G6vG3nAKnujWBg8oM/62A="),
+            (
+                "{\"name\":\"Zoë ✓ 日本\"}".as_bytes(),
+                "v1,k61/KTUbp45bc3mHscR94k8A/lfd/w4OgVKwNk1GWCk=",
+            ),
+            (
+                b"{\"test\": 2432232314}\n",
+                "v1,FIt3hYjPQCdyuyMOw+0dZwwjGRAx1Il4CsgdFnOmrcc=",
+            ),
+            (
+                b"\x7b\xff\x7d",
+                "v1,y0JY85sbaIFeNPl3FRX6eaIAhlcEgIB/pa8jZ9Mm8Rw=",
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(
+                key.signature_header(MSG_ID, TIMESTAMP, body),
+                expected,
+                "{body:?}"
+            );
+        }
+        let other = SigningKey::from_secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        let body = br#"{"type":"contact.created","timestamp":"2022-11-03T20:26:10.344522Z","data":{"id":"1f81eb52-5198-4599-803e-771906343485"}}"#;
+        assert_eq!(
+            other.signature_header("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1674087231, body),
+            "v1,Inw/unYkpAh6Njpdz4O+hnN82xYMXQ6NjnZIQN/mzIQ="
+        );
+    }
+
+    #[test]
     fn returns_the_message_id_and_timestamp() {
         let verified = verify_main_vector(SIGNATURE).unwrap();
         assert_eq!(
