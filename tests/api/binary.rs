@@ -218,6 +218,36 @@ async fn serve_mirrors_a_webhook_and_stops_gracefully_on_sigterm() {
 }
 
 #[tokio::test]
+async fn serve_migrates_at_start_unless_told_not_to() {
+    let db = TestDb::new().await;
+    sqlx::raw_sql(
+        "drop schema stack cascade; drop schema stack_sync cascade; drop table _sqlx_migrations",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let schema_exists = "select exists (select 1 from pg_namespace where nspname = 'stack')";
+
+    let mut untouched =
+        ServeProcess::start(&db, &[("STACK_SYNC_DATABASE__MIGRATE_ON_START", "false")]);
+    untouched.terminate();
+    untouched.child.wait().unwrap();
+    let after_untouched: bool = sqlx::query_scalar(schema_exists)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let mut migrating = ServeProcess::start(&db, &[]);
+    migrating.terminate();
+    migrating.child.wait().unwrap();
+    let after_migrating: bool = sqlx::query_scalar(schema_exists)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+
+    assert_eq!((after_untouched, after_migrating), (false, true));
+}
+
+#[tokio::test]
 async fn logs_carry_no_secret_signature_body_email_or_name() {
     let db = TestDb::new().await;
     let mut service = ServeProcess::start(&db, &[("RUST_LOG", "trace")]);
@@ -275,6 +305,14 @@ async fn reconcile_prints_its_summary_and_fails_cleanly_on_a_bad_key() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(stdout.contains("(dry run: nothing written)"), "{stdout}");
+    assert!(
+        stdout.contains("reconcile progress"),
+        "progress is shown: {stdout}"
+    );
+    assert!(
+        stdout.contains("reconcile finished"),
+        "the run is logged: {stdout}"
+    );
     let users_row = stdout
         .lines()
         .find(|line| line.starts_with("users "))

@@ -9,7 +9,7 @@ use serde_json::json;
 use stack_sync::config::Settings;
 use stack_sync::event_time::message_id_at;
 use stack_sync::reconcile::{ReconcileError, Summary, reconcile};
-use stack_sync::stack_api::{ApiError, StackApi};
+use stack_sync::stack_api::StackApi;
 use time::OffsetDateTime;
 
 use crate::support::TestApp;
@@ -511,16 +511,4 @@ async fn serve_reconciles_on_a_schedule() {
 
     assert_eq!(finished.as_deref(), Some("succeeded"));
     assert_eq!(mirror_state(&app.db.pool).await, stack.state());
-}
-
-#[test]
-fn the_api_error_for_credentials_names_the_settings() {
-    let err = ApiError::Unauthorized {
-        status: 401,
-        code: "INVALID_SECRET_SERVER_KEY".into(),
-    };
-    assert!(
-        err.to_string()
-            .contains("STACK_PROJECT_ID and STACK_SECRET_SERVER_KEY")
-    );
 }
