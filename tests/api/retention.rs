@@ -20,9 +20,6 @@ async fn insert_events(app: &TestApp, count: i32, age_days: i32) {
     .unwrap();
 }
 
-/// These tests prune by hand; the service's own pruning would race them.
-const WITHOUT_BACKGROUND_PRUNING: &[(&str, &str)] = &[("STACK_SYNC_RETENTION__DAYS", "0")];
-
 fn settings(batch_size: u32) -> RetentionSettings {
     RetentionSettings {
         days: 30,
@@ -33,7 +30,7 @@ fn settings(batch_size: u32) -> RetentionSettings {
 
 #[tokio::test]
 async fn only_messages_older_than_the_window_are_pruned_batch_by_batch() {
-    let app = TestApp::spawn_with(WITHOUT_BACKGROUND_PRUNING).await;
+    let app = TestApp::spawn().await;
     insert_events(&app, 2500, 31).await;
     insert_events(&app, 10, 29).await;
 
@@ -45,7 +42,7 @@ async fn only_messages_older_than_the_window_are_pruned_batch_by_batch() {
 
 #[tokio::test]
 async fn pruning_skips_rows_in_use_instead_of_waiting() {
-    let app = TestApp::spawn_with(WITHOUT_BACKGROUND_PRUNING).await;
+    let app = TestApp::spawn().await;
     insert_events(&app, 3, 40).await;
     let mut holder = app.db.pool.begin().await.unwrap();
     sqlx::query("select 1 from stack.webhook_events where svix_id = 'msg_old_40_1' for update")
@@ -68,7 +65,11 @@ async fn pruning_skips_rows_in_use_instead_of_waiting() {
 
 #[tokio::test]
 async fn serve_prunes_in_the_background() {
-    let app = TestApp::spawn_with(&[("STACK_SYNC_RETENTION__INTERVAL_SECS", "1")]).await;
+    let app = TestApp::spawn_with(&[
+        ("STACK_SYNC_RETENTION__DAYS", "30"),
+        ("STACK_SYNC_RETENTION__INTERVAL_SECS", "1"),
+    ])
+    .await;
     insert_events(&app, 5, 60).await;
     let (recent, _) = app.deliver_event(&example("stack.test")).await;
 

@@ -30,12 +30,14 @@ pub fn now() -> i64 {
     i64::try_from(since_epoch.as_secs()).unwrap()
 }
 
-/// The test secret, a loopback address on a free port, and `extra` on top.
+/// The test secret, a loopback address on a free port, and `extra` on top. Background pruning
+/// is off unless a test turns it on: it would race tests that plant old messages.
 fn test_settings(extra: &[(&str, &str)]) -> Settings {
     let mut env: HashMap<String, String> = [
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
         ("PORT", "0"),
+        ("STACK_SYNC_RETENTION__DAYS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
