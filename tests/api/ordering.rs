@@ -1,6 +1,8 @@
 //! Named delivery orders that Svix produces: late retries, reordering, deletes racing updates,
 //! and one change sent twice. Each event's message id carries its creation time, as Svix's do.
 
+use std::sync::OnceLock;
+
 use serde_json::{Value, json};
 use sqlx::Row;
 use stack_sync::event_time::message_id_at;
@@ -10,9 +12,11 @@ use uuid::Uuid;
 use crate::support::payloads::{example_with, new_id};
 use crate::support::{TestApp, example};
 
-/// Stack's changes, one time step apart, starting an hour ago.
+/// Stack's changes, one time step apart, from a start an hour ago fixed once per test run
+/// (so a step's time does not depend on when the test asks for it).
 fn at(step: i64) -> String {
-    let start = OffsetDateTime::now_utc() - Duration::hours(1);
+    static START: OnceLock<OffsetDateTime> = OnceLock::new();
+    let start = *START.get_or_init(|| OffsetDateTime::now_utc() - Duration::hours(1));
     message_id_at(start + Duration::milliseconds(100 * step))
 }
 
