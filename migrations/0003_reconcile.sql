@@ -38,8 +38,12 @@ declare
     v_outcome text;
     v_counts jsonb := '{"created": 0, "updated": 0, "unchanged": 0, "stale": 0}';
 begin
+    -- All the page's locks at once, in id order like every other caller: taking them item by
+    -- item could deadlock against a webhook that holds one and waits for another.
+    perform stack_sync.lock_ids(variadic coalesce(array_agg(id), '{}'))
+    from jsonb_array_elements(p_items) as item,
+         unnest(stack_sync.ids_of(p_event_type, item)) as id;
     for v_item in select jsonb_array_elements(p_items) loop
-        perform stack_sync.lock_ids(variadic stack_sync.ids_of(p_event_type, v_item));
         v_existed := stack_sync.mirrored(p_event_type, v_item);
         v_outcome := stack_sync.change_mirror(p_event_type, v_item, p_time, 'reconcile:' || p_run_id);
         if v_outcome = 'applied' then
