@@ -30,10 +30,15 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn a_real_svix_id_decodes_to_its_creation_time() {
-        // From Stack's e2e snapshots (shared/reference/stack-webhooks.md, section 4).
-        let time = source_time("msg_2xk1V9wq8rT3yZ1bH5nJ7pQ0aLm").unwrap();
-        assert_eq!(time.year(), 2025);
+    fn official_svix_ids_decode_to_the_time_they_were_signed_at() {
+        // The svix libraries' test vectors (shared/reference/svix.md, sections 2.2 and 2.7) pair
+        // real message ids with the timestamp they were signed at, right after creation.
+        for (id, signed_at) in [
+            ("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553),
+            ("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1674087231),
+        ] {
+            assert_eq!(source_time(id).unwrap().unix_timestamp(), signed_at, "{id}");
+        }
     }
 
     #[test]
