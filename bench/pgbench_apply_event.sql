@@ -2,4 +2,12 @@
 -- per transaction), for comparison with pgbench_apply.sql. Variables come from bench/pgbench.sh.
 \set n random(1, 1000000000)
 \set u random(1, :user_count)
-select stack_sync.apply_event('msg_' || :client_id || '_' || :n || '_' || txid_current(), 'user.updated', convert_to(:payload, 'UTF8'), clock_timestamp(), jsonb_set(jsonb_set((:payload)::jsonb -> 'data', '{id}', to_jsonb(md5(:u::text)::uuid)), '{display_name}', to_jsonb('user ' || :n)), false);
+select stack_sync.apply_event(
+    'msg_' || :client_id || '_' || :n || '_' || txid_current(),
+    'user.updated',
+    convert_to(:payload, 'UTF8'),
+    clock_timestamp(),
+    jsonb_set(jsonb_set((:payload)::jsonb -> 'data', '{id}', to_jsonb(md5(:u::text)::uuid)),
+              '{display_name}', to_jsonb('user ' || :n)),
+    false
+);
