@@ -56,6 +56,9 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         // Check every setting before touching the network, so a typo fails fast and clearly.
         settings.signing_keys()?;
+        if settings.reconcile.interval_secs > 0 {
+            settings.stack_api()?;
+        }
         let pool = connect(settings).await?;
         if settings.database.migrate_on_start {
             MIGRATOR

@@ -97,12 +97,10 @@ pub async fn run_every(pool: PgPool, api: StackApi, settings: ReconcileSettings)
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         ticks.tick().await;
-        match reconcile(&pool, &api, &settings, false).await {
-            Ok(_) => {}
-            Err(ReconcileError::AlreadyRunning) => {
-                tracing::info!("scheduled reconcile skipped: another one is running")
-            }
-            Err(_) => {} // logged by reconcile
+        // Outcomes and failures are logged by `reconcile` itself.
+        if let Err(ReconcileError::AlreadyRunning) = reconcile(&pool, &api, &settings, false).await
+        {
+            tracing::info!("scheduled reconcile skipped: another one is running");
         }
     }
 }

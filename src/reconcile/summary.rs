@@ -55,8 +55,13 @@ impl Summary {
     }
 
     pub fn counts(&self, entity: Entity) -> Counts {
-        let mut copy = self.clone();
-        *copy.counts_mut(entity)
+        match entity {
+            Entity::User => self.users,
+            Entity::Team => self.teams,
+            Entity::Membership => self.memberships,
+            Entity::TeamPermission => self.team_permissions,
+            Entity::ProjectPermission => self.project_permissions,
+        }
     }
 
     pub fn to_json(&self) -> Value {

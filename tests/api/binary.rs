@@ -277,6 +277,22 @@ async fn logs_carry_no_secret_signature_body_email_or_name() {
 }
 
 #[test]
+fn serve_with_a_reconcile_schedule_but_no_stack_settings_fails_before_connecting() {
+    let vars = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+        ("STACK_WEBHOOK_SECRET", SECRET),
+        ("STACK_SYNC_RECONCILE__INTERVAL_SECS", "60"),
+    ];
+    let output = stack_sync(&["serve"], &vars).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("missing settings for Stack's API"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn reconcile_without_stack_settings_names_them_in_one_line() {
     let vars = [("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")];
     let output = stack_sync(&["reconcile"], &vars).output().unwrap();
