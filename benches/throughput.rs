@@ -14,7 +14,8 @@ use sqlx::{Connection, Executor, PgConnection};
 use stack_sync::config::Settings;
 use stack_sync::event_time::message_id_at;
 use stack_sync::signature::SigningKey;
-use stack_sync::startup::{Application, MIGRATOR, connect};
+use stack_sync::startup::{Application, connect};
+use stack_sync::store::schema;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -54,7 +55,7 @@ async fn main() {
     .collect();
     let settings = Settings::load(None, &env).unwrap();
     let pool = connect(&settings).await.unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
+    schema::migrate(&pool).await.unwrap();
     let app = Application::build_with_pool(&settings, pool.clone())
         .await
         .unwrap();

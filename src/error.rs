@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::signature::VerifyError;
-use crate::sync::RetryLater;
+use crate::store::RetryLater;
 
 /// Why a request was not answered 2xx.
 #[derive(Debug, thiserror::Error)]

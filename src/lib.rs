@@ -9,6 +9,8 @@ pub mod error;
 pub mod event_time;
 /// Stack Auth webhook payloads.
 pub mod events;
+/// The mirror's vocabulary: keys, fields, changes, outcomes.
+pub mod model;
 /// `stack-sync reconcile`: repairing the mirror from Stack's REST API.
 pub mod reconcile;
 /// `stack-sync replay`: re-applying recorded messages.

@@ -9,7 +9,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use stack_sync::config::Settings;
 use stack_sync::reconcile::reconcile;
 use stack_sync::stack_api::StackApi;
-use stack_sync::startup::{Application, MIGRATOR, connect};
+use stack_sync::startup::{Application, connect};
+use stack_sync::store::schema;
 use stack_sync::store::webhook_events::StoredSelection;
 use stack_sync::telemetry;
 use time::OffsetDateTime;
@@ -90,8 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let pool = connect(&settings).await?;
-            MIGRATOR
-                .run(&pool)
+            schema::migrate(&pool)
                 .await
                 .context("applying database migrations")?;
             tracing::info!("migrations applied");

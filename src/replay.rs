@@ -3,8 +3,10 @@
 
 use sqlx::PgPool;
 
+use crate::model::Outcome;
+use crate::store::RetryLater;
 use crate::store::webhook_events::{StoredSelection, load_stored, select_stored};
-use crate::sync::{self, Message, Outcome, RetryLater};
+use crate::sync::{self, Message};
 
 /// What replaying one message did.
 #[derive(Debug)]
@@ -13,7 +15,7 @@ pub struct Replayed {
     /// The payload's `type`, when it had one.
     pub event_type: Option<String>,
     /// The outcome recorded before the replay.
-    pub previous: String,
+    pub previous: Outcome,
     pub outcome: Outcome,
 }
 

@@ -17,7 +17,6 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
@@ -27,19 +26,9 @@ use crate::config::{ReconcileSettings, RetentionSettings, Settings};
 use crate::routes::{health, webhooks};
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
-use crate::verification::require_svix_signature;
+use crate::store::schema;
+use crate::verification::{SignatureCheck, require_svix_signature};
 use crate::{reconcile, retention};
-
-/// The schema migrations, embedded in the binary.
-pub static MIGRATOR: Migrator = sqlx::migrate!();
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub verifier: Arc<Verifier>,
-    pub max_body_bytes: usize,
-}
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -61,8 +50,7 @@ impl Application {
         }
         let pool = connect(settings).await?;
         if settings.database.migrate_on_start {
-            MIGRATOR
-                .run(&pool)
+            schema::migrate(&pool)
                 .await
                 .context("applying database migrations")?;
         }
@@ -71,8 +59,7 @@ impl Application {
 
     /// Binds the port and builds the router over an existing pool (tests bring their own).
     pub async fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let state = AppState {
-            pool: pool.clone(),
+        let signature_check = SignatureCheck {
             verifier: Arc::new(Verifier::new(
                 settings.signing_keys()?,
                 settings.tolerance(),
@@ -93,7 +80,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(state, timeout),
+            router: router(pool.clone(), signature_check, timeout),
             pool,
             retention: settings.retention.clone(),
             reconcile,
@@ -153,11 +140,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
 }
 
 /// The routes and, in one place, the middleware around them (outermost first).
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+pub fn router(pool: PgPool, signature_check: SignatureCheck, request_timeout: Duration) -> Router {
     // The signature check wraps the POST handler only: other methods answer 405 and unknown
     // paths 404 without reading the body.
-    let verified_webhook =
-        webhooks::receive_webhook.layer(from_fn_with_state(state.clone(), require_svix_signature));
+    let verified_webhook = webhooks::receive_webhook
+        .layer(from_fn_with_state(signature_check, require_svix_signature));
     let webhook_routes = Router::new()
         .route("/webhooks/stack", post(verified_webhook))
         // The signature middleware enforces webhook.max_body_bytes itself.
@@ -171,7 +158,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(state)
+        .with_state(pool)
 }
 
 /// The span every log line of a request belongs to; the middleware fills in `webhook.id`.

@@ -1,6 +1,7 @@
 //! The HTTP side of signature checking: an axum middleware in front of the webhook route that
 //! buffers the body (up to the limit), verifies it, and hands the handler the verified message.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
@@ -10,12 +11,19 @@ use axum::response::Response;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::signature::Verifier;
+
+/// What the middleware needs: the verifier with our secrets, and the body size limit.
+#[derive(Clone)]
+pub struct SignatureCheck {
+    pub verifier: Arc<Verifier>,
+    pub max_body_bytes: usize,
+}
 
 /// Rejects requests not signed by Svix with one of our secrets; on success the handler finds a
 /// [`VerifiedWebhook`](crate::signature::VerifiedWebhook) in the request extensions.
 pub async fn require_svix_signature(
-    State(state): State<AppState>,
+    State(state): State<SignatureCheck>,
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {

@@ -4,7 +4,6 @@
 //! wins and nothing deleted comes back. Rows Stack no longer lists are confirmed gone one by one
 //! before they are deleted, and a run that would delete too much stops instead.
 
-mod entity;
 mod pager;
 mod summary;
 mod sweep;
@@ -16,10 +15,10 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-pub use entity::Entity;
-pub use summary::{Counts, Summary};
+pub use summary::{Counts, InvalidItem, Summary};
 
 use crate::config::ReconcileSettings;
+use crate::model::{Change, Kind};
 use crate::stack_api::{ApiError, StackApi};
 use crate::store::reconcile as store;
 use pager::{Page, Pager, PagingError};
@@ -120,18 +119,18 @@ impl<'a> Run<'a> {
     async fn all_phases(&mut self) -> Result<(), ReconcileError> {
         self.fetch_teams().await?;
         let users = self.user_pager(None);
-        self.apply_pages(Entity::User, users, None, |items| items)
+        self.apply_pages(Kind::User, users, None, |items| items)
             .await?;
         self.fetch_team_links().await?;
         self.fetch_project_permissions().await?;
-        for entity in [
-            Entity::User,
-            Entity::Team,
-            Entity::Membership,
-            Entity::TeamPermission,
-            Entity::ProjectPermission,
+        for kind in [
+            Kind::User,
+            Kind::Team,
+            Kind::TeamMember,
+            Kind::TeamPermission,
+            Kind::ProjectPermission,
         ] {
-            self.sweep(entity).await?;
+            self.sweep(kind).await?;
         }
         Ok(())
     }
@@ -146,47 +145,47 @@ impl<'a> Run<'a> {
             }
             other => other?,
         };
-        self.apply_pages(Entity::Team, pager, first, |items| items)
+        self.apply_pages(Kind::Team, pager, first, |items| items)
             .await
     }
 
     /// Members (paged as users of the team) and team permissions, team by team.
     async fn fetch_team_links(&mut self) -> Result<(), ReconcileError> {
-        let mut after = String::new();
+        let mut after = None;
         loop {
-            let teams =
-                store::seen_after(self.pool, self.run_id, Entity::Team, &after, BATCH).await?;
-            let Some(last) = teams.last() else {
+            let teams = store::teams_seen_after(self.pool, self.run_id, after, BATCH).await?;
+            let Some(&last) = teams.last() else {
                 return Ok(());
             };
-            after = last.clone();
+            after = Some(last);
             for team in teams {
+                let team = team.to_string();
                 let members = self.user_pager(Some(&team));
                 let as_memberships = |users: Vec<Value>| memberships(&team, users);
-                self.apply_pages(Entity::Membership, members, None, as_memberships)
+                self.apply_pages(Kind::TeamMember, members, None, as_memberships)
                     .await?;
                 let query = [("team_id", team.as_str())];
-                self.fetch_list(Entity::TeamPermission, "/team-permissions", &query)
+                self.fetch_list(Kind::TeamPermission, "/team-permissions", &query)
                     .await?;
             }
         }
     }
 
     async fn fetch_project_permissions(&mut self) -> Result<(), ReconcileError> {
-        self.fetch_list(Entity::ProjectPermission, "/project-permissions", &[])
+        self.fetch_list(Kind::ProjectPermission, "/project-permissions", &[])
             .await
     }
 
     /// An unpaginated list endpoint, applied as one page.
     async fn fetch_list(
         &mut self,
-        entity: Entity,
+        kind: Kind,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<(), ReconcileError> {
         let fetched_at = OffsetDateTime::now_utc();
         if let Some(list) = self.api.list(path, query).await? {
-            self.apply(entity, list.items, fetched_at).await?;
+            self.apply(kind, list.items, fetched_at).await?;
         }
         Ok(())
     }
@@ -206,7 +205,7 @@ impl<'a> Run<'a> {
     /// Applies `first` (if given) and every following page, one page at a time.
     async fn apply_pages(
         &mut self,
-        entity: Entity,
+        kind: Kind,
         mut pager: Pager<'a>,
         first: Option<Page>,
         to_objects: impl Fn(Vec<Value>) -> Vec<Value>,
@@ -218,10 +217,10 @@ impl<'a> Run<'a> {
         let mut fetched = 0;
         while let Some(page) = next {
             fetched += page.items.len();
-            self.apply(entity, to_objects(page.items), page.fetched_at)
+            self.apply(kind, to_objects(page.items), page.fetched_at)
                 .await?;
             tracing::info!(
-                reconcile.entity = entity.name(),
+                reconcile.entity = summary::entity_name(kind),
                 fetched,
                 "reconcile progress"
             );
@@ -230,38 +229,56 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Marks the objects seen and applies those not seen before in this run.
+    /// Validates the objects as webhooks' are, marks the valid ones seen, and applies those
+    /// not seen before in this run. An invalid object is reported and left out: nothing of it
+    /// is written, and since it is not marked seen, its row is not deleted either.
     async fn apply(
         &mut self,
-        entity: Entity,
+        kind: Kind,
         objects: Vec<Value>,
         fetched_at: OffsetDateTime,
     ) -> Result<(), ReconcileError> {
-        let keys: Vec<String> = objects.iter().map(|object| entity.key_of(object)).collect();
-        let new: HashSet<String> = store::mark_seen(self.pool, self.run_id, entity, &keys)
+        let changes = self.validate(kind, &objects);
+        let keys: Vec<String> = changes.iter().map(|c| c.key().to_string()).collect();
+        let new: HashSet<String> = store::mark_seen(self.pool, self.run_id, kind, &keys)
             .await?
             .into_iter()
             .collect();
-        let fresh: Vec<Value> = objects
+        let fresh: Vec<Change> = changes
             .into_iter()
             .zip(keys)
             .filter(|(_, key)| new.contains(key))
-            .map(|(object, _)| object)
+            .map(|(change, _)| change)
             .collect();
         if fresh.is_empty() {
             return Ok(());
         }
-        let counts = if self.dry_run {
+        let outcomes = if self.dry_run {
             let mut tx = self.pool.begin().await?;
-            let counts =
-                store::apply_page(&mut *tx, self.run_id, entity, &fresh, fetched_at).await?;
+            let outcomes =
+                store::apply_page(&mut *tx, self.run_id, kind, &fresh, fetched_at).await?;
             tx.rollback().await?;
-            counts
+            outcomes
         } else {
-            store::apply_page(self.pool, self.run_id, entity, &fresh, fetched_at).await?
+            store::apply_page(self.pool, self.run_id, kind, &fresh, fetched_at).await?
         };
-        self.summary.counts_mut(entity).add_applied(&counts);
+        let counts = self.summary.counts_mut(kind);
+        for applied in outcomes {
+            counts.add(applied.outcome, applied.existed);
+        }
         Ok(())
+    }
+
+    /// The objects that pass validation, as changes; the others are counted and reported.
+    fn validate(&mut self, kind: Kind, objects: &[Value]) -> Vec<Change> {
+        let mut changes = Vec::with_capacity(objects.len());
+        for object in objects {
+            match Change::parse(kind, false, object) {
+                Ok(change) => changes.push(change),
+                Err(err) => self.summary.add_invalid(kind, object, &err.to_string()),
+            }
+        }
+        changes
     }
 
     fn page_size(&self) -> String {

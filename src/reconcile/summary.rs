@@ -6,7 +6,21 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::Entity;
+use crate::model::{Kind, Outcome};
+
+/// Invalid objects listed in a summary at most; the count goes on past it.
+const LISTED_INVALID: usize = 100;
+
+/// The name of a kind's row in summaries.
+pub fn entity_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => "users",
+        Kind::Team => "teams",
+        Kind::TeamMember => "memberships",
+        Kind::TeamPermission => "team_permissions",
+        Kind::ProjectPermission => "project_permissions",
+    }
+}
 
 /// Row counts for one entity.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,17 +31,32 @@ pub struct Counts {
     pub unchanged: u64,
     /// Left alone because a webhook newer than the fetched state got there first.
     pub stale: u64,
+    /// Objects Stack sent that fail validation; left out of the run.
+    pub invalid: u64,
 }
 
 impl Counts {
-    /// Adds the counts `stack_sync.reconcile_apply` returns.
-    pub fn add_applied(&mut self, counts: &Value) {
-        let count = |name: &str| counts[name].as_u64().unwrap_or(0);
-        self.created += count("created");
-        self.updated += count("updated");
-        self.unchanged += count("unchanged");
-        self.stale += count("stale");
+    /// Counts what applying a fetched row did; `existed` tells a creation from an update.
+    pub fn add(&mut self, outcome: Outcome, existed: bool) {
+        match outcome {
+            Outcome::Applied if existed => self.updated += 1,
+            Outcome::Applied => self.created += 1,
+            Outcome::Stale => self.stale += 1,
+            // Reconcile records no messages, so nothing else comes back; count it as a no-op.
+            Outcome::Unchanged | Outcome::Duplicate | Outcome::Ignored | Outcome::Failed => {
+                self.unchanged += 1
+            }
+        }
     }
+}
+
+/// An object Stack sent that fails validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidItem {
+    pub entity: &'static str,
+    /// Its `id` as sent (for memberships, the member's), or `?` when there is none.
+    pub id: String,
+    pub error: String,
 }
 
 /// The outcome of a run.
@@ -39,28 +68,50 @@ pub struct Summary {
     pub memberships: Counts,
     pub team_permissions: Counts,
     pub project_permissions: Counts,
+    /// The first invalid objects, with why; `Counts::invalid` has how many there were.
+    pub invalid: Vec<InvalidItem>,
     #[serde(serialize_with = "seconds")]
     pub duration: Duration,
 }
 
 impl Summary {
-    pub fn counts_mut(&mut self, entity: Entity) -> &mut Counts {
-        match entity {
-            Entity::User => &mut self.users,
-            Entity::Team => &mut self.teams,
-            Entity::Membership => &mut self.memberships,
-            Entity::TeamPermission => &mut self.team_permissions,
-            Entity::ProjectPermission => &mut self.project_permissions,
+    pub fn counts_mut(&mut self, kind: Kind) -> &mut Counts {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Team => &mut self.teams,
+            Kind::TeamMember => &mut self.memberships,
+            Kind::TeamPermission => &mut self.team_permissions,
+            Kind::ProjectPermission => &mut self.project_permissions,
         }
     }
 
-    pub fn counts(&self, entity: Entity) -> Counts {
-        match entity {
-            Entity::User => self.users,
-            Entity::Team => self.teams,
-            Entity::Membership => self.memberships,
-            Entity::TeamPermission => self.team_permissions,
-            Entity::ProjectPermission => self.project_permissions,
+    pub fn counts(&self, kind: Kind) -> Counts {
+        match kind {
+            Kind::User => self.users,
+            Kind::Team => self.teams,
+            Kind::TeamMember => self.memberships,
+            Kind::TeamPermission => self.team_permissions,
+            Kind::ProjectPermission => self.project_permissions,
+        }
+    }
+
+    /// Counts an object of `kind` that failed validation, logs it, and lists the first ones.
+    pub fn add_invalid(&mut self, kind: Kind, object: &Value, error: &str) {
+        let id = object["id"].as_str().unwrap_or("?").to_owned();
+        let entity = entity_name(kind);
+        tracing::warn!(
+            reconcile.entity = entity,
+            id,
+            error,
+            "invalid object left out"
+        );
+        self.counts_mut(kind).invalid += 1;
+        if self.invalid.len() < LISTED_INVALID {
+            self.invalid.push(InvalidItem {
+                entity,
+                id,
+                error: error.to_owned(),
+            });
         }
     }
 
@@ -90,18 +141,28 @@ impl fmt::Display for Summary {
             "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "", "created", "updated", "deleted", "unchanged", "stale"
         )?;
-        for entity in Entity::ALL {
-            let c = self.counts(entity);
+        for kind in Kind::ALL {
+            let c = self.counts(kind);
             writeln!(
                 f,
                 "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                entity.name(),
+                entity_name(kind),
                 c.created,
                 c.updated,
                 c.deleted,
                 c.unchanged,
                 c.stale
             )?;
+        }
+        let invalid: u64 = Kind::ALL
+            .iter()
+            .map(|&kind| self.counts(kind).invalid)
+            .sum();
+        if invalid > 0 {
+            writeln!(f, "{invalid} invalid objects left out (fix them in Stack):")?;
+            for item in &self.invalid {
+                writeln!(f, "  {} {}: {}", item.entity, item.id, item.error)?;
+            }
         }
         Ok(())
     }

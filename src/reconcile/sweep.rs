@@ -3,7 +3,9 @@
 
 use time::OffsetDateTime;
 
-use super::{BATCH, Entity, ReconcileError, Run};
+use super::summary::entity_name;
+use super::{BATCH, ReconcileError, Run};
+use crate::model::{Key, Kind, Outcome};
 use crate::stack_api::ApiError;
 use crate::store::reconcile as store;
 
@@ -12,25 +14,23 @@ use crate::store::reconcile as store;
 const ALWAYS_ALLOWED_DELETIONS: u64 = 10;
 
 impl Run<'_> {
-    /// Deletes the rows of `entity` that Stack no longer has, confirmed one by one.
-    pub(super) async fn sweep(&mut self, entity: Entity) -> Result<(), ReconcileError> {
-        let rows = store::row_count(self.pool, entity).await?;
+    /// Deletes the rows of `kind` that Stack no longer has, confirmed one by one.
+    pub(super) async fn sweep(&mut self, kind: Kind) -> Result<(), ReconcileError> {
+        let rows = store::row_count(self.pool, kind).await?;
         let share = self.settings.max_delete_share;
         let allowed = ((rows as f64 * share).floor() as u64).max(ALWAYS_ALLOWED_DELETIONS);
-        let gone = self.confirmed_gone(entity, allowed, rows).await?;
+        let gone = self.confirmed_gone(kind, allowed, rows).await?;
         for (key, confirmed_at) in gone {
             if self.dry_run {
-                self.summary.counts_mut(entity).deleted += 1;
+                self.summary.counts_mut(kind).deleted += 1;
                 continue;
             }
-            let data = entity.data_of(&key);
             let outcome =
-                store::delete_confirmed(self.pool, self.run_id, entity, &data, confirmed_at)
-                    .await?;
-            let counts = self.summary.counts_mut(entity);
-            match outcome.as_str() {
-                "applied" => counts.deleted += 1,
-                "stale" => counts.stale += 1,
+                store::delete_confirmed(self.pool, self.run_id, &key, confirmed_at).await?;
+            let counts = self.summary.counts_mut(kind);
+            match outcome {
+                Outcome::Applied => counts.deleted += 1,
+                Outcome::Stale => counts.stale += 1,
                 _ => counts.unchanged += 1,
             }
         }
@@ -40,36 +40,36 @@ impl Run<'_> {
     /// Candidates Stack answers "not found" for, with when it said so; stops past `allowed`.
     async fn confirmed_gone(
         &self,
-        entity: Entity,
+        kind: Kind,
         allowed: u64,
         rows: i64,
-    ) -> Result<Vec<(String, OffsetDateTime)>, ReconcileError> {
+    ) -> Result<Vec<(Key, OffsetDateTime)>, ReconcileError> {
         let mut gone = Vec::new();
         let mut after = String::new();
         loop {
             let candidates = store::deletion_candidates(
                 self.pool,
                 self.run_id,
-                entity,
+                kind,
                 self.started_at,
                 &after,
                 BATCH,
             )
             .await?;
-            let Some(last) = candidates.last() else {
+            let Some((last, _)) = candidates.last() else {
                 return Ok(gone);
             };
             after = last.clone();
-            for key in candidates {
+            for (_, key) in candidates {
                 let checked_at = OffsetDateTime::now_utc();
-                if !self.gone_from_stack(entity, &key).await? {
+                if !self.gone_from_stack(&key).await? {
                     continue; // still in Stack: the listing missed it, the next run will see it
                 }
                 gone.push((key, checked_at));
                 if gone.len() as u64 > allowed {
                     let share = self.settings.max_delete_share;
                     return Err(ReconcileError::TooManyDeletions {
-                        entity: entity.name(),
+                        entity: entity_name(kind),
                         allowed,
                         rows,
                         share,
@@ -80,36 +80,42 @@ impl Run<'_> {
     }
 
     /// Asks Stack for the one object: a 404 (or an empty filtered list) confirms it is gone.
-    async fn gone_from_stack(&self, entity: Entity, key: &str) -> Result<bool, ApiError> {
-        let data = entity.data_of(key);
-        let field = |name: &str| data[name].as_str().unwrap_or_default().to_owned();
-        let (team, user, id) = (field("team_id"), field("user_id"), field("id"));
-        let found = match entity {
-            Entity::User => self.api.get(&format!("/users/{id}"), &[]).await?.is_some(),
-            Entity::Team => self.api.get(&format!("/teams/{id}"), &[]).await?.is_some(),
-            Entity::Membership => {
-                let path = format!("/team-member-profiles/{team}/{user}");
+    async fn gone_from_stack(&self, key: &Key) -> Result<bool, ApiError> {
+        let found = match key {
+            Key::User(id) => self.api.get(&format!("/users/{id}"), &[]).await?.is_some(),
+            Key::Team(id) => self.api.get(&format!("/teams/{id}"), &[]).await?.is_some(),
+            Key::TeamMember { team_id, user_id } => {
+                let path = format!("/team-member-profiles/{team_id}/{user_id}");
                 self.api.get(&path, &[]).await?.is_some()
             }
-            Entity::TeamPermission => {
+            Key::TeamPermission {
+                team_id,
+                user_id,
+                permission_id,
+            } => {
+                let (team, user) = (team_id.to_string(), user_id.to_string());
                 let query = [
                     ("team_id", team.as_str()),
                     ("user_id", &user),
-                    ("permission_id", &id),
+                    ("permission_id", permission_id),
                 ];
-                self.api
-                    .list("/team-permissions", &query)
-                    .await?
-                    .is_some_and(|l| !l.items.is_empty())
+                self.listed("/team-permissions", &query).await?
             }
-            Entity::ProjectPermission => {
-                let query = [("user_id", user.as_str()), ("permission_id", &id)];
-                self.api
-                    .list("/project-permissions", &query)
-                    .await?
-                    .is_some_and(|l| !l.items.is_empty())
+            Key::ProjectPermission {
+                user_id,
+                permission_id,
+            } => {
+                let user = user_id.to_string();
+                let query = [("user_id", user.as_str()), ("permission_id", permission_id)];
+                self.listed("/project-permissions", &query).await?
             }
         };
         Ok(!found)
+    }
+
+    /// Whether a filtered listing finds anything.
+    async fn listed(&self, path: &str, query: &[(&str, &str)]) -> Result<bool, ApiError> {
+        let list = self.api.list(path, query).await?;
+        Ok(list.is_some_and(|list| !list.items.is_empty()))
     }
 }

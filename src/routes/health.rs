@@ -6,8 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 
-use crate::startup::AppState;
+use crate::store;
 
 /// How long readiness waits for the database before calling it unreachable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -18,9 +19,8 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// Readiness: 200 when a database round trip succeeds, 503 otherwise.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let ping = sqlx::query("select 1").execute(&state.pool);
-    match tokio::time::timeout(READY_TIMEOUT, ping).await {
+pub async fn readyz(State(pool): State<PgPool>) -> (StatusCode, Json<Value>) {
+    match tokio::time::timeout(READY_TIMEOUT, store::ping(&pool)).await {
         Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "not ready: database unreachable");

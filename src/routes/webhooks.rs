@@ -6,11 +6,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use serde::Serialize;
+use sqlx::PgPool;
 
 use crate::error::AppError;
+use crate::model::Outcome;
 use crate::signature::VerifiedWebhook;
-use crate::startup::AppState;
-use crate::sync::{self, Message, Outcome};
+use crate::sync::{self, Message};
 
 /// The answer body: `{"status": "applied" | "unchanged" | "stale" | "duplicate" | "ignored" |
 /// "failed"}`.
@@ -21,7 +22,7 @@ pub struct Receipt {
 
 /// Applies one webhook. Only reachable through the signature middleware.
 pub async fn receive_webhook(
-    State(state): State<AppState>,
+    State(pool): State<PgPool>,
     Extension(webhook): Extension<VerifiedWebhook>,
     body: Bytes,
 ) -> Result<Json<Receipt>, AppError> {
@@ -31,7 +32,7 @@ pub async fn receive_webhook(
         body: &body,
         replay: false,
     };
-    let processed = sync::process(&state.pool, message).await?;
+    let processed = sync::process(&pool, message).await?;
     tracing::info!(
         webhook.id = %webhook.id,
         webhook.r#type = processed.event_type.as_deref().unwrap_or("-"),

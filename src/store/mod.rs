@@ -1,11 +1,43 @@
-//! Every SQL statement the service runs, each one round trip. The caller chooses the connection
-//! or transaction it runs on.
+//! Every SQL statement the service runs, each one round trip, and the schema they run against.
+//! The caller chooses the connection or transaction a statement runs on. Nothing here depends
+//! on the modules above it: statements take and return the types of `model`.
 //!
-//! Applying an event is one call of the `stack_sync.apply_event` function
-//! (`migrations/0002_convergence.sql`): it takes per-user and per-team locks, skips a message
-//! already recorded, guards against stale and deleted rows, changes the mirror and records the
-//! message, all in one transaction.
+//! Applying an event is one call of `stack_sync.apply_event` (`sql/functions/apply_event.sql`):
+//! it takes per-user and per-team locks, skips a message already recorded, guards against stale
+//! and deleted rows, changes the mirror and records the message, all in one transaction.
 
+pub mod generated;
 pub mod mirror;
 pub mod reconcile;
+pub mod schema;
 pub mod webhook_events;
+
+use sqlx::PgPool;
+
+/// A database failure that a later retry may not meet: Svix should try again.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct RetryLater(#[from] pub sqlx::Error);
+
+/// Whether Postgres refused the values themselves, so that retrying the same message can never
+/// succeed. SQLSTATE classes 22 (data exception, e.g. a NUL character in text, or a change of a
+/// kind the database functions do not know), 23 (integrity constraint) and 54 (program limit,
+/// e.g. a value too large to index); see
+/// <https://www.postgresql.org/docs/15/errcodes-appendix.html>. Anything else (connections,
+/// timeouts, deadlocks, shutdowns, a missing table) may pass on a retry.
+pub fn is_permanent(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["22", "23", "54"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
+}
+
+/// One round trip, to tell whether the database answers.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(drop)
+}

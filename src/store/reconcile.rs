@@ -5,8 +5,10 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-use crate::reconcile::Entity;
+use super::mirror::ChangeParams;
+use crate::model::{Change, Key, Kind, Outcome};
 
 /// The advisory lock key held by a running reconcile ("stacksyn" in ASCII).
 const LOCK_KEY: i64 = 0x7374_6163_6b73_796e;
@@ -81,7 +83,7 @@ pub async fn finish_run(
 pub async fn mark_seen(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    entity: Entity,
+    kind: Kind,
     keys: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
@@ -91,102 +93,157 @@ pub async fn mark_seen(
          returning key",
     )
     .bind(run_id)
-    .bind(entity.kind())
+    .bind(kind.as_str())
     .bind(keys)
     .fetch_all(db)
     .await
 }
 
-/// Keys this run saw, in order, after `after`; for walking the teams without holding them all.
-pub async fn seen_after(
+/// The teams this run saw, in id order, after `after`; for walking them without holding them all.
+pub async fn teams_seen_after(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    entity: Entity,
-    after: &str,
+    after: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "select key from stack_sync.reconcile_seen
-         where run_id = $1 and kind = $2 and key > $3
-         order by key limit $4",
+        "select key::uuid from stack_sync.reconcile_seen
+         where run_id = $1 and kind = 'team' and key > $2
+         order by key limit $3",
     )
     .bind(run_id)
-    .bind(entity.kind())
-    .bind(after)
+    // A uuid's text sorts as the uuid does.
+    .bind(after.map(|id| id.to_string()).unwrap_or_default())
     .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// Applies fetched objects of `entity` with the guards of live delivery; returns the counts
-/// `{"created", "updated", "unchanged", "stale"}`.
+/// What applying one fetched row did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct PageOutcome {
+    pub outcome: Outcome,
+    /// Whether the mirror held the row before.
+    pub existed: bool,
+}
+
+/// Applies validated `changes` (grants and upserts of one kind) fetched at `fetched_at`, with
+/// the guards of live delivery; returns what became of each, in order.
 pub async fn apply_page(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    entity: Entity,
-    items: &[Value],
+    kind: Kind,
+    changes: &[Change],
     fetched_at: OffsetDateTime,
-) -> Result<Value, sqlx::Error> {
-    let counts: Json<Value> =
-        sqlx::query_scalar("select stack_sync.reconcile_apply($1, $2, $3, $4)")
-            .bind(run_id)
-            .bind(entity.upsert_event())
-            .bind(Json(items))
-            .bind(fetched_at)
-            .fetch_one(db)
-            .await?;
-    Ok(counts.0)
+) -> Result<Vec<PageOutcome>, sqlx::Error> {
+    let params: Vec<ChangeParams<'_>> = changes.iter().map(ChangeParams::of).collect();
+    sqlx::query_as("select * from stack_sync.reconcile_apply($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(run_id)
+        .bind(kind.as_str())
+        .bind(params.iter().map(|p| p.user_id).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.team_id).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.permission_id).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.row).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.raw).collect::<Vec<_>>())
+        .bind(fetched_at)
+        .fetch_all(db)
+        .await
 }
 
-/// Mirror rows this run did not see in Stack, present before it started, after `after`.
+/// Where the rows of a kind live, with their ids in the columns `stack_sync.key_of` takes.
+fn mirror_rows(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => {
+            "select id as user_id, null::uuid as team_id, null::text as permission_id, synced_at
+             from stack.users"
+        }
+        Kind::Team => {
+            "select null::uuid as user_id, id as team_id, null::text as permission_id, synced_at
+             from stack.teams"
+        }
+        Kind::TeamMember => {
+            "select user_id, team_id, null::text as permission_id, synced_at
+             from stack.team_members"
+        }
+        Kind::TeamPermission => {
+            "select user_id, team_id, permission_id, synced_at from stack.team_permissions"
+        }
+        Kind::ProjectPermission => {
+            "select user_id, null::uuid as team_id, permission_id, synced_at
+             from stack.project_permissions"
+        }
+    }
+}
+
+/// A mirrored row's key, as the database spells it and as its parts.
+#[derive(Debug, sqlx::FromRow)]
+struct KeyRow {
+    key: String,
+    user_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+    permission_id: Option<String>,
+}
+
+/// Mirror rows this run did not see in Stack, present before it started, after the key `after`
+/// (in the order of their text keys); with each key's text, to resume from.
 pub async fn deletion_candidates(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    entity: Entity,
+    kind: Kind,
     started_at: OffsetDateTime,
     after: &str,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    let (table, key) = (entity.table(), entity.key_sql());
+) -> Result<Vec<(String, Key)>, sqlx::Error> {
     let sql = format!(
-        "select key from (select {key} as key, synced_at from {table}) as mirrored
+        "select key, user_id, team_id, permission_id from (
+             select stack_sync.key_of($2, user_id, team_id, permission_id) as key, *
+             from ({}) as rows
+         ) as mirrored
          where synced_at < $3 and key > $4
            and not exists (
                select 1 from stack_sync.reconcile_seen s
                where s.run_id = $1 and s.kind = $2 and s.key = mirrored.key
            )
-         order by key limit $5"
+         order by key limit $5",
+        mirror_rows(kind)
     );
-    sqlx::query_scalar(&sql)
+    let rows: Vec<KeyRow> = sqlx::query_as(&sql)
         .bind(run_id)
-        .bind(entity.kind())
+        .bind(kind.as_str())
         .bind(started_at)
         .bind(after)
         .bind(limit)
         .fetch_all(db)
-        .await
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let key = Key::from_parts(kind, row.user_id, row.team_id, row.permission_id)
+                .ok_or_else(|| sqlx::Error::Protocol(format!("incomplete key {}", row.key)))?;
+            Ok((row.key, key))
+        })
+        .collect()
 }
 
-/// How many rows the mirror holds of `entity`.
-pub async fn row_count(db: impl PgExecutor<'_>, entity: Entity) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(&format!("select count(*) from {}", entity.table()))
-        .fetch_one(db)
-        .await
+/// How many rows the mirror holds of `kind`.
+pub async fn row_count(db: impl PgExecutor<'_>, kind: Kind) -> Result<i64, sqlx::Error> {
+    let sql = format!("select count(*) from ({}) as rows", mirror_rows(kind));
+    sqlx::query_scalar(&sql).fetch_one(db).await
 }
 
-/// Removes a row Stack confirmed gone at `confirmed_at`; returns 'applied', 'unchanged' or
-/// 'stale' (a newer webhook brought it back).
+/// Removes a row Stack confirmed gone at `confirmed_at`; returns applied, unchanged or stale
+/// (a newer webhook brought it back).
 pub async fn delete_confirmed(
     db: impl PgExecutor<'_>,
     run_id: i64,
-    entity: Entity,
-    data: &Value,
+    key: &Key,
     confirmed_at: OffsetDateTime,
-) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("select stack_sync.reconcile_delete($1, $2, $3, $4)")
+) -> Result<Outcome, sqlx::Error> {
+    sqlx::query_scalar("select stack_sync.reconcile_delete($1, $2, $3, $4, $5, $6)")
         .bind(run_id)
-        .bind(entity.delete_event())
-        .bind(Json(data))
+        .bind(key.kind().as_str())
+        .bind(key.user_id())
+        .bind(key.team_id())
+        .bind(key.permission_id())
         .bind(confirmed_at)
         .fetch_one(db)
         .await

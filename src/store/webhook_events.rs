@@ -4,6 +4,8 @@
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use crate::model::Outcome;
+
 /// Whether a statement recorded the message, or found it recorded already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -91,7 +93,7 @@ pub struct StoredSelection {
 #[derive(Debug, sqlx::FromRow)]
 pub struct StoredMessage {
     pub svix_id: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub payload: Vec<u8>,
 }
 

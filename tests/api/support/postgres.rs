@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
-use stack_sync::startup::MIGRATOR;
+use stack_sync::store::schema;
 
 const INSTALL_HINT: &str = "tests need PostgreSQL: set DATABASE_URL to a server where the user \
     may create databases, or install PostgreSQL's server binaries (initdb, pg_ctl; Debian/Ubuntu: \
@@ -41,8 +41,7 @@ impl TestDb {
             .connect(&url)
             .await
             .expect("connecting to the test database");
-        MIGRATOR
-            .run(&pool)
+        schema::migrate(&pool)
             .await
             .expect("migrating the test database");
         Self { pool, url, name }

@@ -1,0 +1,22 @@
+-- Adds a membership or permission unless it is there; returns the number of rows added.
+create or replace function stack_sync.insert_link(
+    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text, p_svix_id text
+) returns integer
+language plpgsql as $$
+declare
+    v_inserted integer;
+begin
+    if p_kind = 'team_member' then
+        insert into stack.team_members (team_id, user_id, svix_id)
+        values (p_team_id, p_user_id, p_svix_id) on conflict do nothing;
+    elsif p_kind = 'team_permission' then
+        insert into stack.team_permissions (team_id, user_id, permission_id, svix_id)
+        values (p_team_id, p_user_id, p_permission_id, p_svix_id) on conflict do nothing;
+    else
+        insert into stack.project_permissions (user_id, permission_id, svix_id)
+        values (p_user_id, p_permission_id, p_svix_id) on conflict do nothing;
+    end if;
+    get diagnostics v_inserted = row_count;
+    return v_inserted;
+end;
+$$;

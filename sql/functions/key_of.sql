@@ -1,0 +1,15 @@
+-- The key of a mirrored row in stack_sync.versions and stack_sync.reconcile_seen: its ids joined
+-- with '/', team before user before permission. Uuids have a fixed length, so a permission id
+-- may contain anything. Rust's `model::Key` prints the same text.
+create or replace function stack_sync.key_of(
+    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text
+) returns text
+language sql immutable as $$
+    select case p_kind
+        when 'user' then p_user_id::text
+        when 'team' then p_team_id::text
+        when 'team_member' then p_team_id || '/' || p_user_id
+        when 'team_permission' then p_team_id || '/' || p_user_id || '/' || p_permission_id
+        when 'project_permission' then p_user_id || '/' || p_permission_id
+    end;
+$$;

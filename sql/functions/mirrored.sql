@@ -1,0 +1,28 @@
+-- Whether the mirror holds the row with these ids (reconcile tells created from updated).
+create or replace function stack_sync.mirrored(
+    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text
+) returns boolean
+language plpgsql stable as $$
+begin
+    case p_kind
+    when 'user' then
+        return exists (select 1 from stack.users where id = p_user_id);
+    when 'team' then
+        return exists (select 1 from stack.teams where id = p_team_id);
+    when 'team_member' then
+        return exists (
+            select 1 from stack.team_members where team_id = p_team_id and user_id = p_user_id
+        );
+    when 'team_permission' then
+        return exists (
+            select 1 from stack.team_permissions
+            where team_id = p_team_id and user_id = p_user_id and permission_id = p_permission_id
+        );
+    else
+        return exists (
+            select 1 from stack.project_permissions
+            where user_id = p_user_id and permission_id = p_permission_id
+        );
+    end case;
+end;
+$$;

@@ -1,0 +1,15 @@
+-- Applies one deletion that Stack confirmed at p_time. Returns 'applied', 'unchanged' or 'stale'
+-- (a webhook newer than the confirmation brought the row back).
+create or replace function stack_sync.reconcile_delete(
+    p_run_id bigint, p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text,
+    p_time timestamptz
+) returns text
+language plpgsql as $$
+begin
+    perform stack_sync.lock_ids(p_user_id, p_team_id);
+    return stack_sync.change_mirror(
+        p_kind, true, p_user_id, p_team_id, p_permission_id, null, null, p_time,
+        'reconcile:' || p_run_id
+    );
+end;
+$$;

@@ -1,0 +1,109 @@
+//! The SQL that follows from the field lists of `model::fields`: the functions that write a user
+//! or team row. They are kept as ordinary files (`sql/functions/write_user.sql`,
+//! `write_team.sql`) so that a reader sees the statement that runs, and a test holds each file
+//! to what these lists render; `STACK_SYNC_BLESS=1 cargo test` rewrites them after a change.
+
+use std::fmt::Write;
+
+use crate::model::fields::{Field, TEAM_FIELDS, USER_FIELDS};
+
+/// A mirrored object written by a generated function.
+pub struct Written {
+    /// `user` writes `stack.users` with `stack_sync.write_user`.
+    pub object: &'static str,
+    pub fields: &'static [Field],
+}
+
+/// The objects whose write functions are generated.
+pub const WRITTEN: [Written; 2] = [
+    Written {
+        object: "user",
+        fields: USER_FIELDS,
+    },
+    Written {
+        object: "team",
+        fields: TEAM_FIELDS,
+    },
+];
+
+impl Written {
+    pub fn file_name(&self) -> String {
+        format!("write_{}.sql", self.object)
+    }
+
+    /// The definition of `stack_sync.write_<object>`: an upsert of every field's column from
+    /// the validated row, skipped when the row holds the same object already.
+    pub fn render(&self) -> String {
+        let (object, constant) = (self.object, self.object.to_uppercase());
+        let columns: Vec<&str> = self.fields.iter().map(Field::column).collect();
+        let mut sql = format!(
+            "-- Generated from {constant}_FIELDS in src/model/fields.rs; do not edit. After changing the\n\
+             -- fields, `STACK_SYNC_BLESS=1 cargo test generated` rewrites this file.\n\
+             --\n\
+             -- Writes a {object} row from its validated columns (p_row, see model::Row) and Stack's\n\
+             -- object as received (p_raw), unless the row holds exactly that object already.\n\
+             -- Returns 'applied' or 'unchanged'.\n\
+             create or replace function stack_sync.write_{object}(\n\
+            \x20   p_row jsonb, p_raw jsonb, p_svix_id text\n\
+             ) returns text\n\
+             language plpgsql as $$\n\
+             declare\n\
+            \x20   v_written boolean;\n\
+             begin\n\
+            \x20   insert into stack.{object}s as t (\n"
+        );
+        for column in &columns {
+            let _ = writeln!(sql, "        {column},");
+        }
+        sql.push_str("        raw, svix_id\n    )\n    select\n");
+        for column in &columns {
+            let _ = writeln!(sql, "        r.{column},");
+        }
+        let _ = write!(
+            sql,
+            "        p_raw, p_svix_id\n    \
+             from jsonb_populate_record(null::stack.{object}s, p_row) as r\n    \
+             on conflict (id) do update set\n"
+        );
+        for column in columns.iter().filter(|column| **column != "id") {
+            let _ = writeln!(sql, "        {column} = excluded.{column},");
+        }
+        sql.push_str(
+            "        raw = excluded.raw,\n        \
+             synced_at = now(),\n        \
+             svix_id = excluded.svix_id\n    \
+             where t.raw is distinct from excluded.raw\n    \
+             returning true into v_written;\n    \
+             return case when v_written then 'applied' else 'unchanged' end;\n\
+             end;\n\
+             $$;\n",
+        );
+        sql
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_write_functions_match_the_field_lists() {
+        let bless = std::env::var_os("STACK_SYNC_BLESS").is_some();
+        for written in WRITTEN {
+            let path = format!(
+                "{}/sql/functions/{}",
+                env!("CARGO_MANIFEST_DIR"),
+                written.file_name()
+            );
+            let rendered = written.render();
+            if bless {
+                std::fs::write(&path, &rendered).unwrap();
+            }
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                on_disk == rendered,
+                "{path} is not what the field lists render; run STACK_SYNC_BLESS=1 cargo test"
+            );
+        }
+    }
+}
