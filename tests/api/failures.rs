@@ -2,6 +2,7 @@
 //! database failures that a retry may not meet answer 503 and record nothing.
 
 use serde_json::{Value, json};
+use stack_sync::store::schema;
 
 use crate::support::payloads::{example_with, new_id};
 use crate::support::{TestApp, example, message_id};
@@ -181,4 +182,34 @@ async fn readiness_answers_200_with_a_database() {
         ready.json::<Value>().await.unwrap(),
         json!({"status": "ready"})
     );
+}
+
+#[tokio::test]
+async fn a_kind_the_database_functions_do_not_know_is_kept_as_failed_not_retried() {
+    let app = TestApp::spawn().await;
+    // As if the database's functions predated teams: the service knows the event type, the
+    // database does not know what to do with it.
+    let (_, change_mirror) = schema::FUNCTIONS
+        .iter()
+        .find(|(name, _)| *name == "change_mirror")
+        .unwrap();
+    let without_teams = change_mirror.replace("when 'team' then", "when 'retired' then");
+    sqlx::raw_sql(&without_teams)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
+    let (id, answer) = deliver_raw(&app, example("team.created").to_string().as_bytes()).await;
+
+    assert_eq!(answer, json!({"status": "failed"}));
+    let (event_type, outcome, _, error) = failed_record(&app, &id).await;
+    assert_eq!(
+        (event_type.as_deref(), outcome.as_str()),
+        (Some("team.created"), "failed")
+    );
+    assert!(
+        error.contains("cannot apply a change of kind team"),
+        "{error}"
+    );
+    assert_eq!(app.count("teams").await, 0);
 }

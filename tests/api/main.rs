@@ -11,4 +11,6 @@ mod reconcile;
 mod rejections;
 mod replay;
 mod retention;
+mod shape;
+mod sql_functions;
 mod support;

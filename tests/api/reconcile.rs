@@ -233,6 +233,46 @@ async fn a_webhook_newer_than_the_fetched_state_wins_and_deleted_stays_deleted()
 }
 
 #[tokio::test]
+async fn an_invalid_object_is_reported_left_out_and_the_run_goes_on() {
+    let app = TestApp::spawn().await;
+    let stack = small_project(Paging::CursorIncluded).await;
+    // U2 is mirrored from a webhook; Stack's listing then sends it with a field of a wrong type.
+    let from_webhook = example_with("user.created", &[("id", json!(U2))]);
+    app.deliver_json(&message_id_at(OffsetDateTime::now_utc()), &from_webhook)
+        .await;
+    stack.project().users.get_mut(U2).unwrap()["has_password"] = json!("yes");
+
+    let summary = run(&app, &stack, false, &[]).await.unwrap();
+
+    assert_eq!(summary.users.invalid, 1);
+    let invalid = &summary.invalid[0];
+    assert_eq!((invalid.entity, invalid.id.as_str()), ("users", U2));
+    assert!(
+        invalid.error.starts_with("has_password: invalid type"),
+        "{}",
+        invalid.error
+    );
+    assert!(
+        summary
+            .to_string()
+            .contains(&format!("users {U2}: has_password"))
+    );
+    // Nothing of it written, and not deleted either; the rest of the project went in.
+    let users: Vec<(String, String)> =
+        sqlx::query_as("select id::text, svix_id from stack.users order by id")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    let ids: Vec<&str> = users.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, [U1, U2, U3]);
+    assert!(
+        !users[1].1.starts_with("reconcile:"),
+        "U2 is as the webhook left it"
+    );
+    assert_eq!(summary.memberships.created, 3);
+}
+
+#[tokio::test]
 async fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;
