@@ -1,5 +1,6 @@
 -- One user.updated webhook through stack_sync.apply_event, as the service sends it (one call
--- per transaction), for comparison with pgbench_apply.sql. Variables come from bench/pgbench.sh.
+-- per transaction), for comparison with pgbench_apply.sql. The row is made from `data` as there.
+-- Variables come from bench/pgbench.sh.
 \set n random(1, 1000000000)
 \set u random(1, :user_count)
 select stack_sync.apply_event(
@@ -7,7 +8,16 @@ select stack_sync.apply_event(
     'user.updated',
     convert_to(:payload, 'UTF8'),
     clock_timestamp(),
-    jsonb_set(jsonb_set((:payload)::jsonb -> 'data', '{id}', to_jsonb(md5(:u::text)::uuid)),
-              '{display_name}', to_jsonb('user ' || :n)),
+    'user', false, md5(:u::text)::uuid, null, null,
+    d.data || coalesce((
+        select jsonb_object_agg(left(f.key, -7),
+                                timestamptz 'epoch' + (f.value #>> '{}')::bigint * interval '1 ms')
+        from jsonb_each(d.data) as f where f.key like '%\_millis'
+    ), '{}'),
+    d.data,
     false
-);
+)
+from (
+    select jsonb_set(jsonb_set((:payload)::jsonb -> 'data', '{id}', to_jsonb(md5(:u::text)::uuid)),
+                     '{display_name}', to_jsonb('user ' || :n)) as data
+) as d;
