@@ -31,8 +31,9 @@ mod tests {
 
     #[test]
     fn official_svix_ids_decode_to_the_time_they_were_signed_at() {
-        // The svix libraries' test vectors (shared/reference/svix.md, sections 2.2 and 2.7) pair
-        // real message ids with the timestamp they were signed at, right after creation.
+        // Test vectors of the svix libraries pair real message ids with the timestamp they were
+        // signed at, right after creation: the Rust library's `test_sign` vector, and a derived
+        // vector built on a realistic id (see docs/svix.md).
         for (id, signed_at) in [
             ("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553),
             ("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1674087231),

@@ -4,7 +4,8 @@
 //! The scheme (Standard Webhooks 1.0, as Svix implements it): HMAC-SHA256 over
 //! `{id}.{timestamp}.{body}` keyed with the base64-decoded part of a `whsec_` secret, sent as
 //! space-separated `v1,<base64>` entries. Behaviour matches the official `svix` crate
-//! (`rust/src/webhooks.rs`), see `shared/reference/svix.md` for the comparison.
+//! (`rust/src/webhooks.rs` in `svix/svix-webhooks`); `docs/svix.md` states the scheme and its
+//! sources.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -207,7 +208,8 @@ fn header<'a>(
 mod tests {
     use super::*;
 
-    // Official vectors, from shared/reference/svix.md section 2.
+    // The cross-library vector of the svix-webhooks and Standard Webhooks test suites (e.g.
+    // `python/tests/test_webhooks.py` in svix/svix-webhooks).
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const MSG_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     const TIMESTAMP: i64 = 1614265330;
@@ -242,6 +244,10 @@ mod tests {
     #[test]
     fn signs_every_official_vector() {
         let a = |n: usize| "a".repeat(n).into_bytes();
+        // In order: the cross-library vector, with and without the `whsec_` prefix; the Rust
+        // library's `test_sign`; the C# large-payload vectors
+        // (`csharp/Svix.Tests/WebhookTest.cs`); the example of
+        // https://docs.svix.com/receiving/verifying-payloads/how-manual.
         let cases: Vec<(&str, &str, i64, Vec<u8>, &str)> = vec![
             (SECRET, MSG_ID, TIMESTAMP, BODY.to_vec(), SIGNATURE),
             (
@@ -308,8 +314,7 @@ mod tests {
 
     #[test]
     fn signs_edge_case_bodies_as_the_reference_implementations_do() {
-        // Derived vectors, shared/reference/svix.md section 2.7: computed by three independent
-        // implementations. The non-UTF-8 body is signed over its raw bytes, as Go's library does.
+        // Derived vectors (see docs/svix.md): computed by three independent implementations. The non-UTF-8 body is signed over its raw bytes, as Go's library does.
         let key = SigningKey::from_secret(SECRET).unwrap();
         let cases: [(&[u8], &str); 4] = [
             (b"", "v1,v48jdbgvh29KJz2Qc+ghw8G6vG3nAKnujWBg8oM/62A="),

@@ -1,4 +1,4 @@
-//! A client for Stack's server REST API (`/api/v1`, facts in `shared/reference/stack-rest-api.md`)
+//! A client for Stack's server REST API (`/api/v1`; the facts it relies on are in `docs/stack.md`)
 //! as `reconcile` needs it: server-key authentication, retries with back-off on 429, 5xx and
 //! network errors (honouring `Retry-After`), and errors that say what to fix.
 

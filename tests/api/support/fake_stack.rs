@@ -1,5 +1,5 @@
 //! A fake of Stack's server REST API on a loopback port: the documented endpoints and shapes
-//! (`shared/reference/stack-rest-api.md`) served from an in-memory project, with either of
+//! (`docs/stack.md`) served from an in-memory project, with either of
 //! Stack's two pagination behaviours and injectable faults.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
