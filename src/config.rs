@@ -25,63 +25,62 @@ const PLAIN_VARIABLES: [(&str, &str); 6] = [
     ("STACK_API_URL", "stack.api_url"),
 ];
 
-/// Everything the service can be told.
-#[derive(Debug, Deserialize)]
+/// Everything the service can be told, each value checked. Built once at start by [`load`]
+/// and passed down.
+///
+/// [`load`]: Settings::load
+#[derive(Debug)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub webhook: WebhookSettings,
     pub retention: RetentionSettings,
-    pub stack: StackSettings,
+    /// Stack's API, when its project id and key are given (reconcile needs them).
+    pub stack: Option<StackApiSettings>,
     pub reconcile: ReconcileSettings,
     pub log: LogSettings,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
-    pub request_timeout_secs: u64,
+    pub request_timeout: Duration,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct DatabaseSettings {
-    pub url: Option<SecretString>,
+    pub url: SecretString,
     pub max_connections: u32,
-    pub acquire_timeout_secs: u64,
+    pub acquire_timeout: Duration,
     pub migrate_on_start: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct WebhookSettings {
-    /// One `whsec_` secret, or several separated by whitespace during a rotation.
-    pub secret: Option<SecretString>,
-    pub tolerance_secs: u64,
+    /// The signing keys, one per secret given (several during a rotation); `serve` refuses to
+    /// start without one.
+    pub keys: Vec<SigningKey>,
+    pub tolerance: Duration,
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RetentionSettings {
-    /// Recorded messages older than this many days are deleted; 0 keeps them forever.
-    pub days: u32,
-    pub interval_secs: u64,
+    /// Recorded messages older than this many days are deleted; `None` keeps them forever.
+    pub days: Option<u32>,
+    pub interval: Duration,
     pub batch_size: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct StackSettings {
-    pub project_id: Option<String>,
-    pub secret_server_key: Option<SecretString>,
-    pub api_url: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ReconcileSettings {
+    /// Users asked for per page, 1 to 1000.
     pub page_size: u32,
+    /// The largest share of a table a run may delete, 0 to 1.
     pub max_delete_share: f64,
-    pub interval_secs: u64,
-    pub request_attempts: u32,
-    pub retry_base_ms: u64,
+    /// How often `serve` runs reconcile; `None` is never.
+    pub every: Option<Duration>,
 }
 
 /// What the Stack API client needs, all present.
@@ -107,6 +106,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `serve` needs beyond the common settings, all present.
+#[derive(Debug)]
+pub struct ServeNeeds<'a> {
+    /// At least one key.
+    pub keys: &'a [SigningKey],
+    /// The scheduled reconcile, with the API settings it needs.
+    pub scheduled_reconcile: Option<(Duration, &'a StackApiSettings)>,
+}
+
 /// A setting that is missing or wrong. Messages name the setting, never its value.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -124,11 +132,97 @@ pub enum SettingsError {
         position: usize,
         reason: SecretError,
     },
+    #[error("{key} must be {expected}")]
+    OutOfRange {
+        key: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// The settings as written, before they are checked.
+#[derive(Deserialize)]
+struct Raw {
+    server: RawServer,
+    database: RawDatabase,
+    webhook: RawWebhook,
+    retention: RawRetention,
+    stack: RawStack,
+    reconcile: RawReconcile,
+    log: LogSettings,
+}
+
+#[derive(Deserialize)]
+struct RawServer {
+    host: String,
+    port: u16,
+    request_timeout_secs: u64,
+}
+
+#[derive(Deserialize)]
+struct RawDatabase {
+    url: Option<SecretString>,
+    max_connections: u32,
+    acquire_timeout_secs: u64,
+    migrate_on_start: bool,
+}
+
+#[derive(Deserialize)]
+struct RawWebhook {
+    secret: Option<SecretString>,
+    tolerance_secs: u64,
+    max_body_bytes: usize,
+}
+
+#[derive(Deserialize)]
+struct RawRetention {
+    days: Limit,
+    interval_secs: u64,
+    batch_size: u32,
+}
+
+#[derive(Deserialize)]
+struct RawStack {
+    project_id: Option<String>,
+    secret_server_key: Option<SecretString>,
+    api_url: String,
+}
+
+#[derive(Deserialize)]
+struct RawReconcile {
+    page_size: u32,
+    max_delete_share: f64,
+    interval_secs: Option<Limit>,
+    request_attempts: u32,
+    retry_base_ms: u64,
+}
+
+/// A number, or a word that turns the limit off (`"forever"`, `"off"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Limit {
+    Number(u64),
+    Word(String),
+}
+
+impl Limit {
+    /// The number, `None` for `off_word`; anything else, and 0, is out of range.
+    fn parse(
+        self,
+        off_word: &str,
+        key: &'static str,
+        expected: &'static str,
+    ) -> Result<Option<u64>, SettingsError> {
+        match self {
+            Self::Number(n) if n > 0 => Ok(Some(n)),
+            Self::Word(word) if word == off_word => Ok(None),
+            _ => Err(SettingsError::OutOfRange { key, expected }),
+        }
+    }
 }
 
 impl Settings {
     /// Loads settings from the defaults, `file` if given, and `env` (the process environment in
-    /// production; a plain map in tests).
+    /// production; a plain map in tests), and checks every value.
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(file) = file {
@@ -149,24 +243,101 @@ impl Settings {
                 builder = builder.set_override(key, value.as_str())?;
             }
         }
-        Ok(builder.build()?.try_deserialize()?)
+        let raw: Raw = builder.build()?.try_deserialize()?;
+        raw.check()
     }
 
-    /// The database URL, which every command needs.
-    pub fn database_url(&self) -> Result<&SecretString, SettingsError> {
-        self.database
-            .url
-            .as_ref()
-            .filter(|url| !url.expose_secret().trim().is_empty())
-            .ok_or(SettingsError::Missing {
+    /// What `serve` needs beyond the common settings: a signing key, and Stack's API when
+    /// reconcile is scheduled. Names what is missing.
+    pub fn serve_needs(&self) -> Result<ServeNeeds<'_>, SettingsError> {
+        if self.webhook.keys.is_empty() {
+            return Err(SettingsError::Missing {
+                key: "webhook.secret",
+                variable: "STACK_WEBHOOK_SECRET",
+            });
+        }
+        let scheduled_reconcile = match self.reconcile.every {
+            Some(every) => Some((every, self.stack_api()?)),
+            None => None,
+        };
+        Ok(ServeNeeds {
+            keys: &self.webhook.keys,
+            scheduled_reconcile,
+        })
+    }
+
+    /// Stack's API settings, which `reconcile` needs; names every missing one at once.
+    pub fn stack_api(&self) -> Result<&StackApiSettings, SettingsError> {
+        self.stack.as_ref().ok_or_else(|| {
+            SettingsError::MissingStackApi(
+                "stack.project_id (STACK_PROJECT_ID), \
+                 stack.secret_server_key (STACK_SECRET_SERVER_KEY)"
+                    .to_owned(),
+            )
+        })
+    }
+}
+
+/// `value` unless it is 0.
+fn positive<T: PartialEq + Default>(value: T, key: &'static str) -> Result<T, SettingsError> {
+    if value == T::default() {
+        return Err(SettingsError::OutOfRange {
+            key,
+            expected: "at least 1",
+        });
+    }
+    Ok(value)
+}
+
+fn seconds(value: u64, key: &'static str) -> Result<Duration, SettingsError> {
+    positive(value, key).map(Duration::from_secs)
+}
+
+/// A text that is not blank.
+fn given<T>(value: Option<T>, text: impl Fn(&T) -> &str) -> Option<T> {
+    value.filter(|value| !text(value).trim().is_empty())
+}
+
+impl Raw {
+    fn check(self) -> Result<Settings, SettingsError> {
+        let url =
+            given(self.database.url, |url| url.expose_secret()).ok_or(SettingsError::Missing {
                 key: "database.url",
                 variable: "DATABASE_URL",
-            })
+            })?;
+        Ok(Settings {
+            server: ServerSettings {
+                host: self.server.host,
+                port: self.server.port,
+                request_timeout: seconds(
+                    self.server.request_timeout_secs,
+                    "server.request_timeout_secs",
+                )?,
+            },
+            database: DatabaseSettings {
+                url,
+                max_connections: positive(
+                    self.database.max_connections,
+                    "database.max_connections",
+                )?,
+                acquire_timeout: seconds(
+                    self.database.acquire_timeout_secs,
+                    "database.acquire_timeout_secs",
+                )?,
+                migrate_on_start: self.database.migrate_on_start,
+            },
+            webhook: self.webhook.check()?,
+            retention: self.retention.check()?,
+            stack: check_stack(self.stack, &self.reconcile)?,
+            reconcile: self.reconcile.check()?,
+            log: self.log,
+        })
     }
+}
 
-    /// The webhook signing keys, one per secret given.
-    pub fn signing_keys(&self) -> Result<Vec<SigningKey>, SettingsError> {
-        let secrets = self.webhook.secret.as_ref().map(|s| s.expose_secret());
+impl RawWebhook {
+    fn check(self) -> Result<WebhookSettings, SettingsError> {
+        let secrets = self.secret.as_ref().map(|s| s.expose_secret());
         let keys = secrets
             .unwrap_or_default()
             .split_whitespace()
@@ -178,55 +349,93 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if keys.is_empty() {
-            return Err(SettingsError::Missing {
-                key: "webhook.secret",
-                variable: "STACK_WEBHOOK_SECRET",
+        Ok(WebhookSettings {
+            keys,
+            tolerance: seconds(self.tolerance_secs, "webhook.tolerance_secs")?,
+            max_body_bytes: positive(self.max_body_bytes, "webhook.max_body_bytes")?,
+        })
+    }
+}
+
+impl RawRetention {
+    fn check(self) -> Result<RetentionSettings, SettingsError> {
+        let days = self
+            .days
+            .parse(
+                "forever",
+                "retention.days",
+                "a number of days, or \"forever\"",
+            )?
+            .map(|days| u32::try_from(days).unwrap_or(u32::MAX));
+        Ok(RetentionSettings {
+            days,
+            interval: seconds(self.interval_secs, "retention.interval_secs")?,
+            batch_size: positive(self.batch_size, "retention.batch_size")?,
+        })
+    }
+}
+
+impl RawReconcile {
+    fn check(self) -> Result<ReconcileSettings, SettingsError> {
+        if !(1..=1000).contains(&self.page_size) {
+            return Err(SettingsError::OutOfRange {
+                key: "reconcile.page_size",
+                expected: "from 1 to 1000 (Stack's largest page)",
             });
         }
-        Ok(keys)
-    }
-
-    /// The Stack API settings `reconcile` needs; names every missing one at once.
-    pub fn stack_api(&self) -> Result<StackApiSettings, SettingsError> {
-        let stack = &self.stack;
-        let project_id = stack.project_id.clone().filter(|id| !id.trim().is_empty());
-        let key = stack
-            .secret_server_key
-            .clone()
-            .filter(|key| !key.expose_secret().trim().is_empty());
-        match (project_id, key) {
-            (Some(project_id), Some(secret_server_key)) => Ok(StackApiSettings {
-                project_id,
-                secret_server_key,
-                api_url: stack.api_url.trim_end_matches('/').to_owned(),
-                request_attempts: self.reconcile.request_attempts.max(1),
-                retry_base: Duration::from_millis(self.reconcile.retry_base_ms),
-            }),
-            (project_id, key) => {
-                let missing: Vec<&str> = [
-                    project_id
-                        .is_none()
-                        .then_some("stack.project_id (STACK_PROJECT_ID)"),
-                    key.is_none()
-                        .then_some("stack.secret_server_key (STACK_SECRET_SERVER_KEY)"),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                Err(SettingsError::MissingStackApi(missing.join(", ")))
-            }
+        if !(0.0..=1.0).contains(&self.max_delete_share) {
+            return Err(SettingsError::OutOfRange {
+                key: "reconcile.max_delete_share",
+                expected: "a share from 0 to 1",
+            });
         }
+        let every = match self.interval_secs {
+            None => None,
+            Some(limit) => limit.parse(
+                "off",
+                "reconcile.interval_secs",
+                "a number of seconds, or \"off\"",
+            )?,
+        };
+        Ok(ReconcileSettings {
+            page_size: self.page_size,
+            max_delete_share: self.max_delete_share,
+            every: every.map(Duration::from_secs),
+        })
     }
+}
 
-    pub fn tolerance(&self) -> Duration {
-        Duration::from_secs(self.webhook.tolerance_secs)
+/// Stack's API settings when both the project id and the key are given, none when neither
+/// is; one without the other is a mistake worth stopping for.
+fn check_stack(
+    stack: RawStack,
+    reconcile: &RawReconcile,
+) -> Result<Option<StackApiSettings>, SettingsError> {
+    let project_id = given(stack.project_id, |id| id.as_str());
+    let key = given(stack.secret_server_key, |key| key.expose_secret());
+    match (project_id, key) {
+        (Some(project_id), Some(secret_server_key)) => Ok(Some(StackApiSettings {
+            project_id,
+            secret_server_key,
+            api_url: stack.api_url.trim_end_matches('/').to_owned(),
+            request_attempts: positive(reconcile.request_attempts, "reconcile.request_attempts")?,
+            retry_base: Duration::from_millis(reconcile.retry_base_ms),
+        })),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(SettingsError::MissingStackApi(
+            "stack.project_id (STACK_PROJECT_ID)".to_owned(),
+        )),
+        (Some(_), None) => Err(SettingsError::MissingStackApi(
+            "stack.secret_server_key (STACK_SECRET_SERVER_KEY)".to_owned(),
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const URL: (&str, &str) = ("DATABASE_URL", "postgres://localhost/app");
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -235,20 +444,28 @@ mod tests {
             .collect()
     }
 
+    /// The settings with a database URL and `pairs` on top.
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let mut vars = env(pairs);
+        vars.entry(URL.0.to_owned()).or_insert(URL.1.to_owned());
+        Settings::load(None, &vars)
+    }
+
     #[test]
     fn defaults_parse_and_need_the_two_required_settings() {
-        let settings = Settings::load(None, &env(&[])).unwrap();
-        assert_eq!(settings.server.port, 8080);
-        assert_eq!(settings.webhook.max_body_bytes, 1024 * 1024);
-        assert_eq!(settings.tolerance(), Duration::from_secs(300));
-        assert!(settings.database.migrate_on_start);
-        assert_eq!(settings.retention.days, 30);
-        let missing_url = settings.database_url().unwrap_err().to_string();
+        let missing_url = Settings::load(None, &env(&[])).unwrap_err().to_string();
         assert_eq!(
             missing_url,
             "missing setting database.url: set DATABASE_URL or `database.url` in a config file"
         );
-        let missing_secret = settings.signing_keys().unwrap_err().to_string();
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.webhook.max_body_bytes, 1024 * 1024);
+        assert_eq!(settings.webhook.tolerance, Duration::from_secs(300));
+        assert!(settings.database.migrate_on_start);
+        assert_eq!(settings.retention.days, Some(30));
+        assert_eq!(settings.reconcile.every, None);
+        let missing_secret = settings.serve_needs().unwrap_err().to_string();
         assert!(
             missing_secret.contains("STACK_WEBHOOK_SECRET"),
             "{missing_secret}"
@@ -257,37 +474,27 @@ mod tests {
 
     #[test]
     fn plain_variables_fill_their_settings() {
-        let settings = Settings::load(
-            None,
-            &env(&[
-                ("DATABASE_URL", "postgres://localhost/app"),
-                (
-                    "STACK_WEBHOOK_SECRET",
-                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-                ),
-                ("PORT", "9000"),
-            ]),
-        )
+        let settings = load(&[
+            (
+                "STACK_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            ),
+            ("PORT", "9000"),
+        ])
         .unwrap();
         assert_eq!(settings.server.port, 9000);
-        assert_eq!(
-            settings.database_url().unwrap().expose_secret(),
-            "postgres://localhost/app"
-        );
-        assert_eq!(settings.signing_keys().unwrap().len(), 2);
+        assert_eq!(settings.database.url.expose_secret(), URL.1);
+        assert_eq!(settings.serve_needs().unwrap().keys.len(), 2);
     }
 
     #[test]
     fn prefixed_variables_win_over_plain_ones() {
-        let settings = Settings::load(
-            None,
-            &env(&[
-                ("PORT", "9000"),
-                ("STACK_SYNC_SERVER__PORT", "9100"),
-                ("STACK_SYNC_WEBHOOK__MAX_BODY_BYTES", "2048"),
-                ("STACK_SYNC_LOG__FORMAT", "json"),
-            ]),
-        )
+        let settings = load(&[
+            ("PORT", "9000"),
+            ("STACK_SYNC_SERVER__PORT", "9100"),
+            ("STACK_SYNC_WEBHOOK__MAX_BODY_BYTES", "2048"),
+            ("STACK_SYNC_LOG__FORMAT", "json"),
+        ])
         .unwrap();
         assert_eq!(settings.server.port, 9100);
         assert_eq!(settings.webhook.max_body_bytes, 2048);
@@ -298,7 +505,7 @@ mod tests {
     fn a_file_overrides_defaults_and_the_environment_overrides_the_file() {
         let path = std::env::temp_dir().join(format!("stack-sync-{}.toml", std::process::id()));
         std::fs::write(&path, "[server]\nport = 7000\nhost = \"127.0.0.1\"\n").unwrap();
-        let settings = Settings::load(Some(&path), &env(&[("PORT", "7001")])).unwrap();
+        let settings = Settings::load(Some(&path), &env(&[URL, ("PORT", "7001")])).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(settings.server.host, "127.0.0.1");
         assert_eq!(settings.server.port, 7001);
@@ -306,29 +513,27 @@ mod tests {
 
     #[test]
     fn a_missing_config_file_is_an_error() {
-        let result = Settings::load(Some(Path::new("/nonexistent/stack-sync.toml")), &env(&[]));
+        let result = Settings::load(
+            Some(Path::new("/nonexistent/stack-sync.toml")),
+            &env(&[URL]),
+        );
         assert!(matches!(result, Err(SettingsError::Invalid(_))));
     }
 
     #[test]
     fn a_bad_port_names_the_setting() {
-        let err = Settings::load(None, &env(&[("PORT", "eighty")]))
-            .unwrap_err()
-            .to_string();
+        let err = load(&[("PORT", "eighty")]).unwrap_err().to_string();
         assert!(err.contains("server.port"), "{err}");
     }
 
     #[test]
     fn a_bad_secret_is_named_by_position_without_its_value() {
-        let settings = Settings::load(
-            None,
-            &env(&[(
-                "STACK_WEBHOOK_SECRET",
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_not-base64!",
-            )]),
-        )
-        .unwrap();
-        let err = settings.signing_keys().unwrap_err().to_string();
+        let err = load(&[(
+            "STACK_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_not-base64!",
+        )])
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "webhook.secret (STACK_WEBHOOK_SECRET): secret number 2 is not valid standard base64 \
@@ -338,14 +543,11 @@ mod tests {
 
     #[test]
     fn stack_api_settings_use_the_sdk_variable_names() {
-        let settings = Settings::load(
-            None,
-            &env(&[
-                ("STACK_PROJECT_ID", "6f1c2e9a-0b7d-4e1f-9a3c-2d4e5f6a7b8c"),
-                ("STACK_SECRET_SERVER_KEY", "ssk_test"),
-                ("STACK_API_URL", "http://localhost:8102/"),
-            ]),
-        )
+        let settings = load(&[
+            ("STACK_PROJECT_ID", "6f1c2e9a-0b7d-4e1f-9a3c-2d4e5f6a7b8c"),
+            ("STACK_SECRET_SERVER_KEY", "ssk_test"),
+            ("STACK_API_URL", "http://localhost:8102/"),
+        ])
         .unwrap();
         let api = settings.stack_api().unwrap();
         assert_eq!(api.project_id, "6f1c2e9a-0b7d-4e1f-9a3c-2d4e5f6a7b8c");
@@ -355,19 +557,99 @@ mod tests {
 
     #[test]
     fn missing_stack_api_settings_are_named_together() {
-        let settings = Settings::load(None, &env(&[])).unwrap();
-        assert_eq!(settings.stack.api_url, "https://api.stack-auth.com");
+        let settings = load(&[]).unwrap();
+        assert!(settings.stack.is_none());
         let err = settings.stack_api().unwrap_err().to_string();
         assert_eq!(
             err,
             "missing settings for Stack's API: stack.project_id (STACK_PROJECT_ID), \
              stack.secret_server_key (STACK_SECRET_SERVER_KEY)"
         );
+        let half = load(&[("STACK_PROJECT_ID", "p")]).unwrap_err().to_string();
+        assert!(
+            half.ends_with("stack.secret_server_key (STACK_SECRET_SERVER_KEY)"),
+            "{half}"
+        );
     }
 
     #[test]
     fn blank_plain_variables_count_as_missing() {
-        let settings = Settings::load(None, &env(&[("DATABASE_URL", "  ")])).unwrap();
-        assert!(settings.database_url().is_err());
+        let err = Settings::load(None, &env(&[("DATABASE_URL", "  ")])).unwrap_err();
+        assert!(matches!(
+            err,
+            SettingsError::Missing {
+                key: "database.url",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_their_key() {
+        for (variable, value, key) in [
+            (
+                "STACK_SYNC_RECONCILE__PAGE_SIZE",
+                "0",
+                "reconcile.page_size",
+            ),
+            (
+                "STACK_SYNC_RECONCILE__PAGE_SIZE",
+                "1001",
+                "reconcile.page_size",
+            ),
+            (
+                "STACK_SYNC_RECONCILE__MAX_DELETE_SHARE",
+                "1.5",
+                "reconcile.max_delete_share",
+            ),
+            (
+                "STACK_SYNC_RECONCILE__INTERVAL_SECS",
+                "0",
+                "reconcile.interval_secs",
+            ),
+            ("STACK_SYNC_RETENTION__DAYS", "0", "retention.days"),
+            ("STACK_SYNC_RETENTION__DAYS", "never", "retention.days"),
+            (
+                "STACK_SYNC_RETENTION__BATCH_SIZE",
+                "0",
+                "retention.batch_size",
+            ),
+            (
+                "STACK_SYNC_RETENTION__INTERVAL_SECS",
+                "0",
+                "retention.interval_secs",
+            ),
+            (
+                "STACK_SYNC_DATABASE__MAX_CONNECTIONS",
+                "0",
+                "database.max_connections",
+            ),
+            (
+                "STACK_SYNC_WEBHOOK__TOLERANCE_SECS",
+                "0",
+                "webhook.tolerance_secs",
+            ),
+            (
+                "STACK_SYNC_SERVER__REQUEST_TIMEOUT_SECS",
+                "0",
+                "server.request_timeout_secs",
+            ),
+        ] {
+            let err = load(&[(variable, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{variable}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn off_is_said_in_words() {
+        let settings = load(&[
+            ("STACK_SYNC_RETENTION__DAYS", "forever"),
+            ("STACK_SYNC_RECONCILE__INTERVAL_SECS", "off"),
+        ])
+        .unwrap();
+        assert_eq!(settings.retention.days, None);
+        assert_eq!(settings.reconcile.every, None);
+        let scheduled = load(&[("STACK_SYNC_RECONCILE__INTERVAL_SECS", "3600")]).unwrap();
+        assert_eq!(scheduled.reconcile.every, Some(Duration::from_secs(3600)));
     }
 }

@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay(args) => replay(&settings, args).await?,
         Command::Reconcile { dry_run } => {
-            let api = StackApi::new(&settings.stack_api()?)?;
+            let api = StackApi::new(settings.stack_api()?)?;
             let pool = connect(&settings).await?;
             let summary = reconcile(&pool, &api, &settings.reconcile, dry_run).await?;
             print!("{summary}");

@@ -30,6 +30,7 @@ const SIGNATURE_HEADERS: [&str; 2] = ["svix-signature", "webhook-signature"];
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// One endpoint signing key: the decoded bytes of a `whsec_...` secret.
+#[derive(Clone)]
 pub struct SigningKey(Box<[u8]>);
 
 /// Why a secret could not be turned into a key. Never carries the secret itself.

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{ReconcileSettings, RetentionSettings, Settings};
+use crate::config::{ReconcileSettings, RetentionSettings, ServeNeeds, Settings};
 use crate::routes::{health, webhooks};
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
@@ -36,33 +36,38 @@ pub struct Application {
     router: Router,
     pool: PgPool,
     retention: RetentionSettings,
-    /// The scheduled reconcile, when `reconcile.interval_secs` is set.
-    reconcile: Option<(StackApi, ReconcileSettings)>,
+    /// The scheduled reconcile and its period, when `reconcile.interval_secs` is set.
+    reconcile: Option<(Duration, StackApi, ReconcileSettings)>,
 }
 
 impl Application {
     /// Connects to the database, applies migrations if configured, and binds the port.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        // Check every setting before touching the network, so a typo fails fast and clearly.
-        settings.signing_keys()?;
-        if settings.reconcile.interval_secs > 0 {
-            settings.stack_api()?;
-        }
+        // Check what serve needs before touching the network, so a gap fails fast and clearly.
+        let needs = settings.serve_needs()?;
         let pool = connect(settings).await?;
         if settings.database.migrate_on_start {
             schema::migrate(&pool)
                 .await
                 .context("applying database migrations")?;
         }
-        Self::build_with_pool(settings, pool).await
+        Self::bind(settings, needs, pool).await
     }
 
     /// Binds the port and builds the router over an existing pool (tests bring their own).
     pub async fn build_with_pool(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        Self::bind(settings, settings.serve_needs()?, pool).await
+    }
+
+    async fn bind(
+        settings: &Settings,
+        needs: ServeNeeds<'_>,
+        pool: PgPool,
+    ) -> anyhow::Result<Self> {
         let signature_check = SignatureCheck {
             verifier: Arc::new(Verifier::new(
-                settings.signing_keys()?,
-                settings.tolerance(),
+                needs.keys.to_vec(),
+                settings.webhook.tolerance,
             )),
             max_body_bytes: settings.webhook.max_body_bytes,
         };
@@ -70,17 +75,17 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
-        let timeout = Duration::from_secs(settings.server.request_timeout_secs);
-        let reconcile = match settings.reconcile.interval_secs {
-            0 => None,
-            _ => Some((
-                StackApi::new(&settings.stack_api()?)?,
-                settings.reconcile.clone(),
-            )),
+        let reconcile = match needs.scheduled_reconcile {
+            Some((every, api)) => Some((every, StackApi::new(api)?, settings.reconcile.clone())),
+            None => None,
         };
         Ok(Self {
             listener,
-            router: router(pool.clone(), signature_check, timeout),
+            router: router(
+                pool.clone(),
+                signature_check,
+                settings.server.request_timeout,
+            ),
             pool,
             retention: settings.retention.clone(),
             reconcile,
@@ -106,9 +111,10 @@ impl Application {
             self.pool.clone(),
             self.retention,
         ))];
-        if let Some((api, settings)) = self.reconcile {
+        if let Some((every, api, settings)) = self.reconcile {
             background.push(tokio::spawn(reconcile::run_every(
                 self.pool.clone(),
+                every,
                 api,
                 settings,
             )));
@@ -127,13 +133,13 @@ impl Application {
 
 /// Opens the connection pool, failing now rather than on the first webhook.
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    let url: &SecretString = settings.database_url()?;
+    let url: &SecretString = &settings.database.url;
     // The URL may hold a password: errors name the setting, never the value.
     let options = PgConnectOptions::from_str(url.expose_secret())
         .context("database.url (DATABASE_URL) is not a valid Postgres URL")?;
     PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
-        .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
+        .acquire_timeout(settings.database.acquire_timeout)
         .connect_with(options)
         .await
         .context("connecting to the database given by database.url (DATABASE_URL)")

@@ -90,9 +90,8 @@ pub async fn reconcile(
     result.map(|()| run.summary)
 }
 
-/// Reconciles every `interval_secs` inside `serve`, forever; one replica at a time.
-pub async fn run_every(pool: PgPool, api: StackApi, settings: ReconcileSettings) {
-    let period = Duration::from_secs(settings.interval_secs.max(1));
+/// Reconciles every `period` inside `serve`, forever; one replica at a time.
+pub async fn run_every(pool: PgPool, period: Duration, api: StackApi, settings: ReconcileSettings) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         ticks.tick().await;
@@ -282,7 +281,7 @@ impl<'a> Run<'a> {
     }
 
     fn page_size(&self) -> String {
-        self.settings.page_size.clamp(1, 1000).to_string()
+        self.settings.page_size.to_string()
     }
 }
 

@@ -69,8 +69,9 @@ async fn run(
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env.insert("DATABASE_URL".to_owned(), app.db.url.clone());
     let settings = Settings::load(None, &env).unwrap();
-    let api = StackApi::new(&settings.stack_api().unwrap()).unwrap();
+    let api = StackApi::new(settings.stack_api().unwrap()).unwrap();
     reconcile(&app.db.pool, &api, &settings.reconcile, dry_run).await
 }
 

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use stack_sync::config::RetentionSettings;
 use stack_sync::retention::prune;
 
 use crate::support::{TestApp, example};
@@ -20,21 +19,13 @@ async fn insert_events(app: &TestApp, count: i32, age_days: i32) {
     .unwrap();
 }
 
-fn settings(batch_size: u32) -> RetentionSettings {
-    RetentionSettings {
-        days: 30,
-        interval_secs: 3600,
-        batch_size,
-    }
-}
-
 #[tokio::test]
 async fn only_messages_older_than_the_window_are_pruned_batch_by_batch() {
     let app = TestApp::spawn().await;
     insert_events(&app, 2500, 31).await;
     insert_events(&app, 10, 29).await;
 
-    let pruned = prune(&app.db.pool, &settings(1000)).await.unwrap();
+    let pruned = prune(&app.db.pool, 30, 1000).await.unwrap();
 
     assert_eq!(pruned, 2500);
     assert_eq!(app.count("webhook_events").await, 10);
@@ -50,13 +41,10 @@ async fn pruning_skips_rows_in_use_instead_of_waiting() {
         .await
         .unwrap();
 
-    let pruned = tokio::time::timeout(
-        Duration::from_secs(10),
-        prune(&app.db.pool, &settings(1000)),
-    )
-    .await
-    .expect("pruning must not wait for the locked row")
-    .unwrap();
+    let pruned = tokio::time::timeout(Duration::from_secs(10), prune(&app.db.pool, 30, 1000))
+        .await
+        .expect("pruning must not wait for the locked row")
+        .unwrap();
 
     assert_eq!(pruned, 2);
     holder.rollback().await.unwrap();

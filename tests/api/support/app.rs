@@ -31,13 +31,18 @@ pub fn now() -> i64 {
 }
 
 /// The test secret, a loopback address on a free port, and `extra` on top. Background pruning
-/// is off unless a test turns it on: it would race tests that plant old messages.
+/// is off unless a test turns it on: it would race tests that plant old messages. The service
+/// gets its pool from the test, so the database URL is never used.
 fn test_settings(extra: &[(&str, &str)]) -> Settings {
     let mut env: HashMap<String, String> = [
+        (
+            "DATABASE_URL",
+            "postgres://unused.invalid/given-by-the-test",
+        ),
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
         ("PORT", "0"),
-        ("STACK_SYNC_RETENTION__DAYS", "0"),
+        ("STACK_SYNC_RETENTION__DAYS", "forever"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
