@@ -7,11 +7,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use stack_sync::signature::SigningKey;
 
-use crate::support::app::now;
 use crate::support::fake_stack::{FakeStack, Paging};
 use crate::support::postgres::TestDb;
+use crate::support::signing::{Signer, now};
 use crate::support::{SECRET, example, message_id};
 
 /// The binary with an empty environment but for `vars`, so no developer setting leaks in.
@@ -181,8 +180,7 @@ fn next_log_with(logs: &mpsc::Receiver<Value>, message: &str) -> Value {
 
 fn signed(body: &str) -> (String, i64, String) {
     let (id, ts) = (message_id(), now());
-    let key = SigningKey::from_secret(SECRET).unwrap();
-    let signature = key.signature_header(&id, ts, body.as_bytes());
+    let signature = Signer::default().signature(&id, ts, body.as_bytes());
     (id, ts, signature)
 }
 

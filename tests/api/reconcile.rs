@@ -17,13 +17,14 @@ use crate::support::fake_stack::{FakeStack, Fault, Paging, forget_user};
 use crate::support::payloads::example_with;
 use crate::support::stack_model::mirror_state;
 
-const U1: &str = "10000000-0000-4000-8000-000000000001";
-const U2: &str = "10000000-0000-4000-8000-000000000002";
-const U3: &str = "10000000-0000-4000-8000-000000000003";
-const U4: &str = "10000000-0000-4000-8000-000000000004";
-const T1: &str = "20000000-0000-4000-8000-000000000001";
-const T2: &str = "20000000-0000-4000-8000-000000000002";
-const T3: &str = "20000000-0000-4000-8000-000000000003";
+// Users and teams of the fake project, named as `small_project` and `drift` name them.
+const ANONYMOUS: &str = "10000000-0000-4000-8000-000000000001";
+const ADA: &str = "10000000-0000-4000-8000-000000000002";
+const GRACE: &str = "10000000-0000-4000-8000-000000000003";
+const LINUS: &str = "10000000-0000-4000-8000-000000000004";
+const ACME: &str = "20000000-0000-4000-8000-000000000001";
+const GLOBEX: &str = "20000000-0000-4000-8000-000000000002";
+const INITECH: &str = "20000000-0000-4000-8000-000000000003";
 
 fn pair(a: &str, b: &str) -> (String, String) {
     (a.to_owned(), b.to_owned())
@@ -36,23 +37,23 @@ fn triple(a: &str, b: &str, c: &str) -> (String, String, String) {
 /// A small project: an anonymous user, two teams, members and permissions.
 async fn small_project(paging: Paging) -> FakeStack {
     let stack = FakeStack::start(paging).await;
-    stack.add_user(U1, "anonymous", 1_000);
-    stack.project().users.get_mut(U1).unwrap()["is_anonymous"] = json!(true);
-    stack.add_user(U2, "Ada", 2_000);
-    stack.add_user(U3, "Grace", 3_000);
-    stack.add_team(T1, "Acme");
-    stack.add_team(T2, "Globex");
+    stack.add_user(ANONYMOUS, "anonymous", 1_000);
+    stack.project().users.get_mut(ANONYMOUS).unwrap()["is_anonymous"] = json!(true);
+    stack.add_user(ADA, "Ada", 2_000);
+    stack.add_user(GRACE, "Grace", 3_000);
+    stack.add_team(ACME, "Acme");
+    stack.add_team(GLOBEX, "Globex");
     let mut project = stack.project();
     project
         .members
-        .extend([pair(T1, U1), pair(T1, U2), pair(T2, U3)]);
+        .extend([pair(ACME, ANONYMOUS), pair(ACME, ADA), pair(GLOBEX, GRACE)]);
     project.team_permissions.extend([
-        triple(T1, U2, "manage_billing"),
-        triple(T2, U3, "team_member"),
+        triple(ACME, ADA, "manage_billing"),
+        triple(GLOBEX, GRACE, "team_member"),
     ]);
     project
         .project_permissions
-        .insert(pair(U2, "read_secret_info"));
+        .insert(pair(ADA, "read_secret_info"));
     drop(project);
     stack
 }
@@ -109,29 +110,31 @@ async fn backfill_fills_an_empty_database_under_both_pagination_behaviours() {
 
 /// Changes the small project in every direction for every entity.
 fn drift(stack: &FakeStack) {
-    stack.add_user(U4, "Linus", 4_000);
-    stack.add_team(T3, "Initech");
+    stack.add_user(LINUS, "Linus", 4_000);
+    stack.add_team(INITECH, "Initech");
     let mut project = stack.project();
-    project.users.get_mut(U2).unwrap()["display_name"] = json!("Ada King");
-    project.teams.get_mut(T1).unwrap()["display_name"] = json!("Acme Labs");
-    forget_user(&mut project, U3);
-    project.teams.remove(T2);
-    project.members.retain(|(team, _)| team != T2);
-    project.team_permissions.retain(|(team, _, _)| team != T2);
-    project.members.remove(&pair(T1, U1));
-    project.members.insert(pair(T3, U4));
+    project.users.get_mut(ADA).unwrap()["display_name"] = json!("Ada King");
+    project.teams.get_mut(ACME).unwrap()["display_name"] = json!("Acme Labs");
+    forget_user(&mut project, GRACE);
+    project.teams.remove(GLOBEX);
+    project.members.retain(|(team, _)| team != GLOBEX);
     project
         .team_permissions
-        .remove(&triple(T1, U2, "manage_billing"));
+        .retain(|(team, _, _)| team != GLOBEX);
+    project.members.remove(&pair(ACME, ANONYMOUS));
+    project.members.insert(pair(INITECH, LINUS));
     project
         .team_permissions
-        .insert(triple(T3, U4, "team_member"));
+        .remove(&triple(ACME, ADA, "manage_billing"));
+    project
+        .team_permissions
+        .insert(triple(INITECH, LINUS, "team_member"));
     project
         .project_permissions
-        .remove(&pair(U2, "read_secret_info"));
+        .remove(&pair(ADA, "read_secret_info"));
     project
         .project_permissions
-        .insert(pair(U4, "read_secret_info"));
+        .insert(pair(LINUS, "read_secret_info"));
 }
 
 #[tokio::test]
@@ -206,10 +209,10 @@ async fn a_webhook_newer_than_the_fetched_state_wins_and_deleted_stays_deleted()
     let later = OffsetDateTime::now_utc() + time::Duration::minutes(10);
     let renamed = example_with(
         "user.updated",
-        &[("id", json!(U2)), ("display_name", json!("From webhook"))],
+        &[("id", json!(ADA)), ("display_name", json!("From webhook"))],
     );
     app.deliver_json(&message_id_at(later), &renamed).await;
-    let deleted = json!({"type": "user.deleted", "data": {"id": U3, "teams": []}});
+    let deleted = json!({"type": "user.deleted", "data": {"id": GRACE, "teams": []}});
     app.deliver_json(&message_id_at(later), &deleted).await;
 
     let summary = run(&app, &stack, false, &[]).await.unwrap();
@@ -219,11 +222,14 @@ async fn a_webhook_newer_than_the_fetched_state_wins_and_deleted_stays_deleted()
             .fetch_all(&app.db.pool)
             .await
             .unwrap();
-    assert_eq!(users, [pair(U1, "anonymous"), pair(U2, "From webhook")]);
+    assert_eq!(
+        users,
+        [pair(ANONYMOUS, "anonymous"), pair(ADA, "From webhook")]
+    );
     assert_eq!(summary.users.stale, 2);
     let members_of_u3: i64 =
         sqlx::query_scalar("select count(*) from stack.team_members where user_id = $1::uuid")
-            .bind(U3)
+            .bind(GRACE)
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
@@ -237,17 +243,17 @@ async fn a_webhook_newer_than_the_fetched_state_wins_and_deleted_stays_deleted()
 async fn an_invalid_object_is_reported_left_out_and_the_run_goes_on() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;
-    // U2 is mirrored from a webhook; Stack's listing then sends it with a field of a wrong type.
-    let from_webhook = example_with("user.created", &[("id", json!(U2))]);
+    // ADA is mirrored from a webhook; Stack's listing then sends it with a field of a wrong type.
+    let from_webhook = example_with("user.created", &[("id", json!(ADA))]);
     app.deliver_json(&message_id_at(OffsetDateTime::now_utc()), &from_webhook)
         .await;
-    stack.project().users.get_mut(U2).unwrap()["has_password"] = json!("yes");
+    stack.project().users.get_mut(ADA).unwrap()["has_password"] = json!("yes");
 
     let summary = run(&app, &stack, false, &[]).await.unwrap();
 
     assert_eq!(summary.users.invalid, 1);
     let invalid = &summary.invalid[0];
-    assert_eq!((invalid.entity, invalid.id.as_str()), ("users", U2));
+    assert_eq!((invalid.entity, invalid.id.as_str()), ("users", ADA));
     assert!(
         invalid.error.starts_with("has_password: invalid type"),
         "{}",
@@ -256,7 +262,7 @@ async fn an_invalid_object_is_reported_left_out_and_the_run_goes_on() {
     assert!(
         summary
             .to_string()
-            .contains(&format!("users {U2}: has_password"))
+            .contains(&format!("users {ADA}: has_password"))
     );
     // Nothing of it written, and not deleted either; the rest of the project went in.
     let users: Vec<(String, String)> =
@@ -265,10 +271,10 @@ async fn an_invalid_object_is_reported_left_out_and_the_run_goes_on() {
             .await
             .unwrap();
     let ids: Vec<&str> = users.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(ids, [U1, U2, U3]);
+    assert_eq!(ids, [ANONYMOUS, ADA, GRACE]);
     assert!(
         !users[1].1.starts_with("reconcile:"),
-        "U2 is as the webhook left it"
+        "ADA is as the webhook left it"
     );
     assert_eq!(summary.memberships.created, 3);
 }
@@ -376,10 +382,10 @@ async fn a_user_deleted_while_paging_is_skipped_and_then_swept() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;
     run(&app, &stack, false, &[]).await.unwrap();
-    stack.add_user(U4, "Linus", 4_000);
-    // With pages of 2, U3 is the cursor of the second page; it goes after the first page, so
-    // Stack answers that page empty although U4 follows.
-    stack.project().delete_during_paging = Some(U3.to_owned());
+    stack.add_user(LINUS, "Linus", 4_000);
+    // With pages of 2, GRACE is the cursor of the second page; it goes after the first page, so
+    // Stack answers that page empty although LINUS follows.
+    stack.project().delete_during_paging = Some(GRACE.to_owned());
 
     let summary = run(
         &app,
@@ -393,7 +399,7 @@ async fn a_user_deleted_while_paging_is_skipped_and_then_swept() {
     assert_eq!((summary.users.created, summary.users.deleted), (1, 1));
     assert_eq!(mirror_state(&app.db.pool).await, stack.state());
     let requests = stack.project().requests.clone();
-    let resumed = format!("cursor={U2}");
+    let resumed = format!("cursor={ADA}");
     assert!(
         requests.iter().any(|r| r.contains(&resumed)),
         "resumed from the previous page: {requests:?}"

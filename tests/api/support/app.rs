@@ -2,33 +2,22 @@
 //! that signs requests exactly as Svix does.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Response;
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use stack_sync::config::Settings;
-use stack_sync::signature::SigningKey;
+use stack_sync::signature::Verifier;
 use stack_sync::startup::Application;
+use stack_sync::verification::SignatureCheck;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::postgres::TestDb;
-
-/// The endpoint secret the test service is configured with.
-pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// A fresh Svix message id, created now as Svix would.
-pub fn message_id() -> String {
-    stack_sync::event_time::message_id_at(time::OffsetDateTime::now_utc())
-}
-
-/// Unix seconds now, as Svix puts in `svix-timestamp`.
-pub fn now() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(since_epoch.as_secs()).unwrap()
-}
+use super::signing::{SECRET, Signer, message_id};
 
 /// The test secret, a loopback address on a free port, and `extra` on top. Background pruning
 /// is off unless a test turns it on: it would race tests that plant old messages. The service
@@ -51,11 +40,27 @@ fn test_settings(extra: &[(&str, &str)]) -> Settings {
     Settings::load(None, &env).expect("test settings")
 }
 
+/// The service's router over `pool`, configured as the test service is, to call directly
+/// without binding a port.
+pub fn router(pool: PgPool) -> axum::Router {
+    let settings = test_settings(&[]);
+    let needs = settings.serve_needs().expect("test settings serve");
+    let signature_check = SignatureCheck {
+        verifier: Arc::new(Verifier::new(
+            needs.keys.to_vec(),
+            settings.webhook.tolerance,
+        )),
+        max_body_bytes: settings.webhook.max_body_bytes,
+    };
+    stack_sync::startup::router(pool, signature_check, settings.server.request_timeout)
+}
+
 pub struct TestApp {
     pub base_url: String,
     pub db: TestDb,
     pub client: reqwest::Client,
-    key: SigningKey,
+    /// Signs with the secret the service is configured with.
+    pub signer: Signer,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -96,7 +101,7 @@ impl TestApp {
             base_url,
             db,
             client: reqwest::Client::new(),
-            key: SigningKey::from_secret(SECRET).unwrap(),
+            signer: Signer::default(),
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -104,7 +109,7 @@ impl TestApp {
 
     /// The `svix-signature` value Svix would send for this message.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        self.key.signature_header(id, timestamp, body)
+        self.signer.signature(id, timestamp, body)
     }
 
     /// Delivers `body` as message `id`, signed now.
@@ -127,12 +132,7 @@ impl TestApp {
         id: &str,
         body: &[u8],
     ) -> reqwest::RequestBuilder {
-        let timestamp = now();
-        let headers = [
-            ("svix-id", id.to_owned()),
-            ("svix-timestamp", timestamp.to_string()),
-            ("svix-signature", self.sign(id, timestamp, body)),
-        ];
+        let headers = self.signer.headers(id, body);
         self.request(base_url, &headers, body.to_vec())
     }
 

@@ -4,7 +4,9 @@ pub mod app;
 pub mod fake_stack;
 pub mod payloads;
 pub mod postgres;
+pub mod signing;
 pub mod stack_model;
 
-pub use app::{SECRET, TestApp, message_id};
+pub use app::TestApp;
 pub use payloads::example;
+pub use signing::{SECRET, message_id};
