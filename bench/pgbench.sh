@@ -12,6 +12,15 @@ url="${server%/*}/$database"
 psql -q "$server" -c "create database $database"
 trap 'psql -q "$server" -c "drop database $database with (force)"' EXIT
 DATABASE_URL="$url" cargo run -q --release -- migrate
+# The columns of a user row from its `data`, as the service's validation makes them: each
+# `<name>_millis` becomes a time named `<name>` (jsonb_populate_record ignores the rest).
+psql -q "$url" <<'SQL'
+create function bench_row(data jsonb) returns jsonb language sql immutable as $$
+    select data || coalesce(jsonb_object_agg(left(f.key, -7),
+                                             timestamptz 'epoch' + (f.value #>> '{}')::bigint * interval '1 ms'), '{}')
+    from jsonb_each(data) as f where f.key like '%\_millis'
+$$;
+SQL
 payload="$(tr -d '\n' < tests/payloads/user.updated.json)"
 for script in pgbench_apply.sql pgbench_apply_event.sql; do
     echo "$script:"

@@ -1,8 +1,8 @@
 -- The writes of one user.updated webhook, done by Postgres alone as one statement per
 -- transaction: record the message and upsert the user row with stack_sync.write_user, the
 -- write the service uses. The baseline for benches/throughput.rs; what it leaves out is the
--- convergence bookkeeping (locks, duplicate check, versions). The row is made from `data` as
--- the service's validation makes it: each `<name>_millis` becomes a time named `<name>`.
+-- convergence bookkeeping (locks, duplicate check, versions). bench_row (bench/pgbench.sh) makes
+-- the row's columns from `data` as the service's validation does.
 -- Variables come from bench/pgbench.sh.
 \set n random(1, 1000000000)
 \set u random(1, :user_count)
@@ -17,11 +17,7 @@ event as (
     returning svix_id
 )
 select stack_sync.write_user(
-    d.data || coalesce((
-        select jsonb_object_agg(left(f.key, -7),
-                                timestamptz 'epoch' + (f.value #>> '{}')::bigint * interval '1 ms')
-        from jsonb_each(d.data) as f where f.key like '%\_millis'
-    ), '{}'),
+    bench_row(d.data),
     d.data,
     event.svix_id
 )

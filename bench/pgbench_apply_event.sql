@@ -1,5 +1,5 @@
 -- One user.updated webhook through stack_sync.apply_event, as the service sends it (one call
--- per transaction), for comparison with pgbench_apply.sql. The row is made from `data` as there.
+-- per transaction), for comparison with pgbench_apply.sql; bench_row is defined in pgbench.sh.
 -- Variables come from bench/pgbench.sh.
 \set n random(1, 1000000000)
 \set u random(1, :user_count)
@@ -9,11 +9,7 @@ select stack_sync.apply_event(
     convert_to(:payload, 'UTF8'),
     clock_timestamp(),
     'user', false, md5(:u::text)::uuid, null, null,
-    d.data || coalesce((
-        select jsonb_object_agg(left(f.key, -7),
-                                timestamptz 'epoch' + (f.value #>> '{}')::bigint * interval '1 ms')
-        from jsonb_each(d.data) as f where f.key like '%\_millis'
-    ), '{}'),
+    bench_row(d.data),
     d.data,
     false
 )

@@ -11,20 +11,17 @@
 
 use std::time::{Duration, Instant};
 
+use common::{Scratch, knob, percentile, user_updates};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
-use stack_sync::event_time::message_id_at;
 use stack_sync::model::{Change, Kind, Outcome};
 use stack_sync::store::mirror::{EventToApply, apply_event};
 use stack_sync::store::schema;
 use time::OffsetDateTime;
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name).map_or(default, |v| v.parse().expect(name))
-}
+mod common;
 
 /// One event ready to apply: message id, body, validated change.
 struct Prepared {
@@ -43,24 +40,16 @@ enum Strategy {
 
 #[tokio::main]
 async fn main() {
-    let server = std::env::var("DATABASE_URL").expect("set DATABASE_URL to a Postgres server");
     let (events, concurrency, users, rounds) = (
         knob("EVENTS", 20_000),
         knob("CONCURRENCY", 16),
         knob("USERS", 1000),
         knob("ROUNDS", 2),
     );
-    let database = format!("stack_sync_strategies_{}", std::process::id());
-    let mut admin = PgConnection::connect(&server).await.unwrap();
-    admin
-        .execute(format!("create database {database}").as_str())
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&server).unwrap();
-    url.set_path(&database);
+    let database = Scratch::create("stack_sync_strategies").await;
     let pool = PgPoolOptions::new()
         .max_connections(u32::try_from(concurrency).unwrap())
-        .connect(url.as_str())
+        .connect(&database.url)
         .await
         .unwrap();
     schema::migrate(&pool).await.unwrap();
@@ -73,17 +62,14 @@ async fn main() {
     let mut start = OffsetDateTime::now_utc() - time::Duration::hours(2);
     for round in 1..=rounds {
         for strategy in [Strategy::Plpgsql, Strategy::RustTransaction] {
-            let prepared = user_updates(events, users, start);
+            let prepared = prepared_updates(events, users, start);
             start += time::Duration::minutes(10);
             let report = run(&pool, strategy, &prepared, concurrency).await;
             println!("round {round} {strategy:?}: {report}");
         }
     }
     pool.close().await;
-    admin
-        .execute(format!("drop database {database} with (force)").as_str())
-        .await
-        .unwrap();
+    database.drop_it().await;
 }
 
 /// Applies every event with `strategy`, `concurrency` at a time, and describes the run.
@@ -111,13 +97,12 @@ async fn run(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = postgres_cpu_seconds() - cpu_before;
     latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
     let count = prepared.len() as f64;
     format!(
         "{:.0} events/s, p50 {:.2} ms, p99 {:.2} ms, Postgres CPU {:.0} µs/event",
         count / elapsed,
-        percentile(0.5).as_secs_f64() * 1e3,
-        percentile(0.99).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         cpu / count * 1e6
     )
 }
@@ -186,26 +171,14 @@ async fn rust_transaction(pool: &PgPool, event: &Prepared) -> Outcome {
     outcome
 }
 
-/// `events` user.updated events over `users` users, each with a distinct display name and a
-/// message id created 4 ms after the previous one, from `start`.
-fn user_updates(events: usize, users: usize, start: OffsetDateTime) -> Vec<Prepared> {
-    let template: Value =
-        serde_json::from_str(include_str!("../tests/payloads/user.updated.json")).unwrap();
-    let ids: Vec<String> = (0..users)
-        .map(|n| format!("00000000-0000-4000-8000-{n:012}"))
-        .collect();
-    (0..events)
-        .map(|n| {
-            let mut event = template.clone();
-            event["data"]["id"] = json!(ids[n % users]);
-            event["data"]["display_name"] = json!(format!("user {n} at {start}"));
-            let at = start + time::Duration::milliseconds(i64::try_from(n).unwrap() * 4);
-            let change = Change::parse(Kind::User, false, &event["data"]).unwrap();
-            Prepared {
-                svix_id: message_id_at(at),
-                body: event.to_string(),
-                change,
-            }
+/// `user_updates`, validated as the service validates them.
+fn prepared_updates(events: usize, users: usize, start: OffsetDateTime) -> Vec<Prepared> {
+    user_updates(events, users, start)
+        .into_iter()
+        .map(|(svix_id, event)| Prepared {
+            change: Change::parse(Kind::User, false, &event["data"]).unwrap(),
+            body: event.to_string(),
+            svix_id,
         })
         .collect()
 }

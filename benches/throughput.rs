@@ -8,40 +8,27 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{Scratch, knob, percentile, user_updates};
 use futures::StreamExt;
-use serde_json::{Value, json};
-use sqlx::{Connection, Executor, PgConnection};
 use stack_sync::config::Settings;
-use stack_sync::event_time::message_id_at;
 use stack_sync::signature::SigningKey;
 use stack_sync::startup::{Application, connect};
 use stack_sync::store::schema;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+mod common;
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name).map_or(default, |v| v.parse().expect(name))
-}
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[tokio::main]
 async fn main() {
-    let server = std::env::var("DATABASE_URL").expect("set DATABASE_URL to a Postgres server");
     let (events, concurrency, users) = (
         knob("EVENTS", 20_000),
         knob("CONCURRENCY", 8),
         knob("USERS", 1000),
     );
-    let database = format!("stack_sync_bench_{}", std::process::id());
-    let mut admin = PgConnection::connect(&server).await.unwrap();
-    admin
-        .execute(format!("create database {database}").as_str())
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&server).unwrap();
-    url.set_path(&database);
-
+    let database = Scratch::create("stack_sync_bench").await;
     let env: HashMap<String, String> = [
-        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_URL", database.url.as_str()),
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("PORT", "0"),
         ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
@@ -62,44 +49,24 @@ async fn main() {
     let endpoint = format!("http://{}/webhooks/stack", app.local_addr().unwrap());
     let server_task = tokio::spawn(app.run_until_stopped());
 
-    let bodies = user_updates(events, users);
+    let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let bodies: Vec<(String, String)> = user_updates(events, users, start)
+        .into_iter()
+        .map(|(id, event)| (id, event.to_string()))
+        .collect();
     let (elapsed, mut latencies) = deliver(&endpoint, &bodies, concurrency).await;
 
     latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
     println!(
         "{events} user.updated deliveries over HTTP, {concurrency} at a time, {users} users: \
          {:.0} events/s; latency p50 {:?}, p99 {:?}",
         events as f64 / elapsed.as_secs_f64(),
-        percentile(0.5),
-        percentile(0.99),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
     );
     server_task.abort();
     pool.close().await;
-    admin
-        .execute(format!("drop database {database} with (force)").as_str())
-        .await
-        .unwrap();
-}
-
-/// `events` user.updated bodies over `users` users, each with a distinct display name, paired
-/// with message ids created in order.
-fn user_updates(events: usize, users: usize) -> Vec<(String, String)> {
-    let template: Value =
-        serde_json::from_str(include_str!("../tests/payloads/user.updated.json")).unwrap();
-    let ids: Vec<String> = (0..users)
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    (0..events)
-        .map(|n| {
-            let mut event = template.clone();
-            event["data"]["id"] = json!(ids[n % users]);
-            event["data"]["display_name"] = json!(format!("user {n}"));
-            let at = start + time::Duration::milliseconds(i64::try_from(n).unwrap() * 4);
-            (message_id_at(at), event.to_string())
-        })
-        .collect()
+    database.drop_it().await;
 }
 
 async fn deliver(

@@ -134,6 +134,18 @@ impl Row {
             field: "data".to_owned(),
             message: format!("expected an object, found {}", kind_of(data)),
         })?;
+        let id = match object.get("id") {
+            Some(id) if !id.is_null() => Uuid::deserialize(id).map_err(|err| FieldError {
+                field: "id".to_owned(),
+                message: err.to_string(),
+            })?,
+            _ => {
+                return Err(FieldError {
+                    field: "id".to_owned(),
+                    message: "missing".to_owned(),
+                });
+            }
+        };
         let mut columns = Map::new();
         for field in fields {
             let value = object.get(field.name).unwrap_or(&Value::Null);
@@ -145,15 +157,6 @@ impl Row {
                 columns.insert(field.column().to_owned(), column_value);
             }
         }
-        let id = match columns.get("id").and_then(Value::as_str) {
-            Some(id) => id.parse().expect("validated as a uuid"),
-            None => {
-                return Err(FieldError {
-                    field: "id".to_owned(),
-                    message: "missing".to_owned(),
-                });
-            }
-        };
         Ok(Self { id, columns })
     }
 }
@@ -169,17 +172,17 @@ fn column_value(field_type: FieldType, value: &Value) -> Result<Option<Value>, S
         FieldType::Uuid => typed(Uuid::deserialize(value).map(|id| Value::from(id.to_string())))?,
         FieldType::Text => typed(String::deserialize(value).map(Value::from))?,
         FieldType::Boolean => typed(bool::deserialize(value).map(Value::from))?,
-        FieldType::Millis => Value::from(millis_to_rfc3339(typed(
-            i64::deserialize(value).map(Value::from),
-        )?)?),
+        FieldType::Millis => {
+            let millis = i64::deserialize(value).map_err(|err| err.to_string())?;
+            Value::from(millis_to_rfc3339(millis)?)
+        }
         FieldType::Json => value.clone(),
         FieldType::JsonArray => typed(Vec::<Value>::deserialize(value).map(Value::from))?,
     };
     Ok(Some(column))
 }
 
-fn millis_to_rfc3339(millis: Value) -> Result<String, String> {
-    let millis = millis.as_i64().expect("deserialized as i64");
+fn millis_to_rfc3339(millis: i64) -> Result<String, String> {
     let out_of_range = || format!("{millis} ms is out of range");
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
