@@ -114,6 +114,7 @@ async fn plpgsql(pool: &PgPool, event: &Prepared) -> Outcome {
         payload: event.body.as_bytes(),
         source_time: stack_sync::event_time::source_time(&event.svix_id),
         change: &event.change,
+        feed_channel: None,
     };
     apply_event(pool, &to_apply, false).await.unwrap()
 }

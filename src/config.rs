@@ -38,7 +38,14 @@ pub struct Settings {
     /// Stack's API, when its project id and key are given (reconcile needs them).
     pub stack: Option<StackApiSettings>,
     pub reconcile: ReconcileSettings,
+    pub feed: FeedSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// The channel every change is announced on with `NOTIFY`; `None` when the feed is off.
+    pub channel: Option<String>,
 }
 
 #[derive(Debug)]
@@ -148,7 +155,14 @@ struct Raw {
     retention: RawRetention,
     stack: RawStack,
     reconcile: RawReconcile,
+    feed: RawFeed,
     log: LogSettings,
+}
+
+#[derive(Deserialize)]
+struct RawFeed {
+    enabled: bool,
+    channel: String,
 }
 
 #[derive(Deserialize)]
@@ -330,6 +344,7 @@ impl Raw {
             retention: self.retention.check()?,
             stack: check_stack(self.stack, &self.reconcile)?,
             reconcile: self.reconcile.check()?,
+            feed: self.feed.check()?,
             log: self.log,
         })
     }
@@ -353,6 +368,21 @@ impl RawWebhook {
             keys,
             tolerance: seconds(self.tolerance_secs, "webhook.tolerance_secs")?,
             max_body_bytes: positive(self.max_body_bytes, "webhook.max_body_bytes")?,
+        })
+    }
+}
+
+impl RawFeed {
+    fn check(self) -> Result<FeedSettings, SettingsError> {
+        // Postgres truncates identifiers past 63 bytes, and the channel is one.
+        if self.channel.is_empty() || self.channel.len() > 63 {
+            return Err(SettingsError::OutOfRange {
+                key: "feed.channel",
+                expected: "a name of 1 to 63 bytes",
+            });
+        }
+        Ok(FeedSettings {
+            channel: self.enabled.then_some(self.channel),
         })
     }
 }
@@ -465,6 +495,7 @@ mod tests {
         assert!(settings.database.migrate_on_start);
         assert_eq!(settings.retention.days, Some(30));
         assert_eq!(settings.reconcile.every, None);
+        assert_eq!(settings.feed.channel, None);
         let missing_secret = settings.serve_needs().unwrap_err().to_string();
         assert!(
             missing_secret.contains("STACK_WEBHOOK_SECRET"),
@@ -638,6 +669,21 @@ mod tests {
             let err = load(&[(variable, value)]).unwrap_err().to_string();
             assert!(err.starts_with(key), "{variable}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_feed_is_enabled_on_its_channel() {
+        let on = load(&[("STACK_SYNC_FEED__ENABLED", "true")]).unwrap();
+        assert_eq!(on.feed.channel.as_deref(), Some("stack_sync"));
+        let renamed = load(&[
+            ("STACK_SYNC_FEED__ENABLED", "true"),
+            ("STACK_SYNC_FEED__CHANNEL", "mirror"),
+        ])
+        .unwrap();
+        assert_eq!(renamed.feed.channel.as_deref(), Some("mirror"));
+        let long = "x".repeat(64);
+        let err = load(&[("STACK_SYNC_FEED__CHANNEL", long.as_str())]).unwrap_err();
+        assert!(err.to_string().starts_with("feed.channel"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use stack_sync::config::Settings;
 use stack_sync::reconcile::reconcile;
 use stack_sync::stack_api::StackApi;
-use stack_sync::startup::{Application, connect};
+use stack_sync::startup::{Application, connect, mirror};
 use stack_sync::store::schema;
 use stack_sync::store::webhook_events::StoredSelection;
 use stack_sync::telemetry;
@@ -100,7 +100,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconcile { dry_run } => {
             let api = StackApi::new(settings.stack_api()?)?;
             let pool = connect(&settings).await?;
-            let summary = reconcile(&pool, &api, &settings.reconcile, dry_run).await?;
+            let feed = settings.feed.channel.as_deref();
+            let summary = reconcile(&pool, &api, &settings.reconcile, feed, dry_run).await?;
             print!("{summary}");
         }
     }
@@ -109,7 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Replays, printing one tab-separated line per message and a summary.
 async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
-    let pool = connect(settings).await?;
+    let mirror = mirror(settings, connect(settings).await?);
     let selection = StoredSelection {
         only_failed: args.failed,
         ids: (!args.ids.is_empty()).then_some(args.ids),
@@ -117,7 +118,7 @@ async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
         received_until: args.until,
     };
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let missing = stack_sync::replay::replay(&pool, &selection, |replayed| {
+    let missing = stack_sync::replay::replay(&mirror, &selection, |replayed| {
         let event_type = replayed.event_type.as_deref().unwrap_or("-");
         let outcome = replayed.outcome.as_str();
         println!(

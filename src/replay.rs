@@ -1,12 +1,10 @@
 //! `stack-sync replay`: re-applies recorded messages through the same path and guards as live
 //! delivery, for example failed ones after a fix, and reports what each did.
 
-use sqlx::PgPool;
-
 use crate::model::Outcome;
 use crate::store::RetryLater;
 use crate::store::webhook_events::{StoredSelection, load_stored, select_stored};
-use crate::sync::{self, Message};
+use crate::sync::{Message, Mirror};
 
 /// What replaying one message did.
 #[derive(Debug)]
@@ -22,14 +20,14 @@ pub struct Replayed {
 /// Replays the messages `selection` picks, oldest change first, calling `report` after each.
 /// Ids asked for by name but never recorded are returned.
 pub async fn replay(
-    pool: &PgPool,
+    mirror: &Mirror,
     selection: &StoredSelection,
     mut report: impl FnMut(&Replayed),
 ) -> Result<Vec<String>, RetryLater> {
-    let ids = select_stored(pool, selection).await?;
+    let ids = select_stored(&mirror.pool, selection).await?;
     for svix_id in &ids {
         // Loaded one at a time: a time range may cover many large bodies.
-        let Some(stored) = load_stored(pool, svix_id).await? else {
+        let Some(stored) = load_stored(&mirror.pool, svix_id).await? else {
             continue; // pruned meanwhile
         };
         let message = Message {
@@ -37,7 +35,7 @@ pub async fn replay(
             body: &stored.payload,
             replay: true,
         };
-        let processed = sync::process(pool, message).await?;
+        let processed = mirror.process(message).await?;
         report(&Replayed {
             svix_id: stored.svix_id,
             event_type: processed.event_type,

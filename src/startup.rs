@@ -22,11 +22,12 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{ReconcileSettings, RetentionSettings, ServeNeeds, Settings};
+use crate::config::{FeedSettings, ReconcileSettings, RetentionSettings, ServeNeeds, Settings};
 use crate::routes::{health, webhooks};
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
 use crate::store::schema;
+use crate::sync::Mirror;
 use crate::verification::{SignatureCheck, require_svix_signature};
 use crate::{reconcile, retention};
 
@@ -38,6 +39,7 @@ pub struct Application {
     retention: RetentionSettings,
     /// The scheduled reconcile and its period, when `reconcile.interval_secs` is set.
     reconcile: Option<(Duration, StackApi, ReconcileSettings)>,
+    feed: FeedSettings,
 }
 
 impl Application {
@@ -82,13 +84,14 @@ impl Application {
         Ok(Self {
             listener,
             router: router(
-                pool.clone(),
+                mirror(settings, pool.clone()),
                 signature_check,
                 settings.server.request_timeout,
             ),
             pool,
             retention: settings.retention.clone(),
             reconcile,
+            feed: settings.feed.clone(),
         })
     }
 
@@ -117,6 +120,7 @@ impl Application {
                 every,
                 api,
                 settings,
+                self.feed.channel.clone(),
             )));
         }
         let served = axum::serve(self.listener, self.router)
@@ -128,6 +132,14 @@ impl Application {
         self.pool.close().await;
         tracing::info!("shut down gracefully");
         Ok(())
+    }
+}
+
+/// The mirror over `pool`, announcing its changes as `settings` say.
+pub fn mirror(settings: &Settings, pool: PgPool) -> Mirror {
+    Mirror {
+        pool,
+        feed_channel: settings.feed.channel.as_deref().map(Arc::from),
     }
 }
 
@@ -146,7 +158,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
 }
 
 /// The routes and, in one place, the middleware around them (outermost first).
-pub fn router(pool: PgPool, signature_check: SignatureCheck, request_timeout: Duration) -> Router {
+pub fn router(
+    mirror: Mirror,
+    signature_check: SignatureCheck,
+    request_timeout: Duration,
+) -> Router {
     // The signature check wraps the POST handler only: other methods answer 405 and unknown
     // paths 404 without reading the body.
     let verified_webhook = webhooks::receive_webhook
@@ -154,17 +170,20 @@ pub fn router(pool: PgPool, signature_check: SignatureCheck, request_timeout: Du
     let webhook_routes = Router::new()
         .route("/webhooks/stack", post(verified_webhook))
         // The signature middleware enforces webhook.max_body_bytes itself.
-        .layer(DefaultBodyLimit::disable());
-    Router::new()
-        .merge(webhook_routes)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(mirror.clone());
+    let health_routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .with_state(mirror.pool);
+    Router::new()
+        .merge(webhook_routes)
+        .merge(health_routes)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(pool)
 }
 
 /// The span every log line of a request belongs to; the middleware fills in `webhook.id`.

@@ -1,7 +1,9 @@
 //! Applies one verified webhook to the mirror and decides its outcome. This is the whole
 //! delivery contract: what gets written, what is a duplicate or stale, and which failures Svix
 //! should retry (5xx) versus which are recorded as `failed` for an operator (2xx). Live
-//! delivery and `stack-sync replay` both go through [`process`].
+//! delivery and `stack-sync replay` both go through [`Mirror::process`].
+
+use std::sync::Arc;
 
 use sqlx::PgPool;
 
@@ -30,8 +32,26 @@ pub struct Message<'a> {
     pub replay: bool,
 }
 
-/// Applies the verified `message` in one transaction and records what became of it.
-pub async fn process(pool: &PgPool, message: Message<'_>) -> Result<Processed, RetryLater> {
+/// The mirror messages are applied to: its database, and the feed its changes are announced on.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub pool: PgPool,
+    /// The `NOTIFY` channel of the change feed; `None` when the feed is off.
+    pub feed_channel: Option<Arc<str>>,
+}
+
+impl Mirror {
+    /// Applies the verified `message` in one transaction and records what became of it.
+    pub async fn process(&self, message: Message<'_>) -> Result<Processed, RetryLater> {
+        process(&self.pool, self.feed_channel.as_deref(), message).await
+    }
+}
+
+async fn process(
+    pool: &PgPool,
+    feed_channel: Option<&str>,
+    message: Message<'_>,
+) -> Result<Processed, RetryLater> {
     let source_time = event_time::source_time(message.svix_id);
     // The record of a message that changes nothing; each case fills in type, outcome, error.
     let record_of = UnappliedMessage {
@@ -58,6 +78,7 @@ pub async fn process(pool: &PgPool, message: Message<'_>) -> Result<Processed, R
                 payload: message.body,
                 source_time,
                 change,
+                feed_channel,
             };
             apply(pool, &event, record_of, message.replay).await?
         }

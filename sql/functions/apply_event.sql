@@ -2,17 +2,19 @@
 -- given as change_mirror takes it; p_payload is the raw body, recorded as it was signed.
 -- Returns the outcome: 'applied', 'unchanged', 'stale', or 'duplicate' when the message was
 -- recorded before (and p_replay is false). The message is recorded with its outcome in the same
--- transaction as the change.
+-- transaction as the change. Changed rows are announced on p_feed_channel (see notify); null
+-- or empty sends nothing.
 create or replace function stack_sync.apply_event(
     p_svix_id text, p_event_type text, p_payload bytea, p_source_time timestamptz,
     p_kind text, p_removed boolean, p_user_id uuid, p_team_id uuid, p_permission_id text,
-    p_row jsonb, p_raw jsonb, p_replay boolean
+    p_row jsonb, p_raw jsonb, p_replay boolean, p_feed_channel text
 ) returns text
 language plpgsql as $$
 declare
     v_time timestamptz := coalesce(p_source_time, now());
     v_outcome text;
 begin
+    perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
     perform stack_sync.lock_ids(p_user_id, p_team_id);
     if not p_replay and exists (select 1 from stack.webhook_events where svix_id = p_svix_id) then
         return 'duplicate';

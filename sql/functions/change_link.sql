@@ -26,13 +26,16 @@ begin
     if p_kind = 'team_member' and p_removed then
         -- A removal takes the permissions granted before it, even if the member was added
         -- again since (then the removal itself is stale).
-        v_changed := stack_sync.delete_permissions_granted_before(p_team_id, p_user_id, p_time);
+        v_changed := stack_sync.delete_permissions_granted_before(
+            p_team_id, p_user_id, p_time, p_svix_id
+        );
     end if;
     if not stack_sync.advance(p_kind, v_key, p_time, p_removed, p_svix_id) then
         return case when v_changed > 0 then 'applied' else 'stale' end;
     end if;
     if p_removed then
-        v_changed := v_changed + stack_sync.delete_link(p_kind, p_user_id, p_team_id, p_permission_id);
+        v_changed := v_changed
+            + stack_sync.delete_link(p_kind, p_user_id, p_team_id, p_permission_id, p_svix_id);
     else
         v_changed := stack_sync.insert_link(p_kind, p_user_id, p_team_id, p_permission_id, p_svix_id);
     end if;

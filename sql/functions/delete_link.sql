@@ -1,6 +1,7 @@
--- Removes a membership or permission; returns the number of rows removed.
+-- Removes a membership or permission, announcing it on the feed; returns the number of rows
+-- removed.
 create or replace function stack_sync.delete_link(
-    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text
+    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text, p_svix_id text
 ) returns integer
 language plpgsql as $$
 declare
@@ -16,6 +17,11 @@ begin
         where p.user_id = p_user_id and p.permission_id = p_permission_id;
     end if;
     get diagnostics v_deleted = row_count;
+    if v_deleted > 0 then
+        perform stack_sync.notify_link(
+            p_kind, 'delete', p_user_id, p_team_id, p_permission_id, p_svix_id
+        );
+    end if;
     return v_deleted;
 end;
 $$;

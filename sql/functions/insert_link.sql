@@ -1,4 +1,5 @@
--- Adds a membership or permission unless it is there; returns the number of rows added.
+-- Adds a membership or permission unless it is there, announcing it on the feed; returns the
+-- number of rows added.
 create or replace function stack_sync.insert_link(
     p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text, p_svix_id text
 ) returns integer
@@ -17,6 +18,11 @@ begin
         values (p_user_id, p_permission_id, p_svix_id) on conflict do nothing;
     end if;
     get diagnostics v_inserted = row_count;
+    if v_inserted > 0 then
+        perform stack_sync.notify_link(
+            p_kind, 'insert', p_user_id, p_team_id, p_permission_id, p_svix_id
+        );
+    end if;
     return v_inserted;
 end;
 $$;

@@ -1,14 +1,16 @@
 -- Applies a page of rows of one kind, fetched from Stack at p_time, through the same guards as
 -- webhooks. The arrays are parallel, one element per row, as change_mirror takes them. Returns
 -- one row per element, in order: its outcome, and whether the mirror held the row before.
+-- Changed rows are announced on p_feed_channel, as apply_event does.
 create or replace function stack_sync.reconcile_apply(
     p_run_id bigint, p_kind text, p_user_ids uuid[], p_team_ids uuid[], p_permission_ids text[],
-    p_rows jsonb[], p_raws jsonb[], p_time timestamptz
+    p_rows jsonb[], p_raws jsonb[], p_time timestamptz, p_feed_channel text
 ) returns table (outcome text, existed boolean)
 language plpgsql as $$
 declare
     v_item record;
 begin
+    perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
     -- All the page's locks at once, in id order like every other caller: taking them item by
     -- item could deadlock against a webhook that holds one and waits for another.
     perform stack_sync.lock_ids(variadic p_user_ids || p_team_ids);

@@ -1,11 +1,13 @@
 -- Applies one deletion that Stack confirmed at p_time. Returns 'applied', 'unchanged' or 'stale'
--- (a webhook newer than the confirmation brought the row back).
+-- (a webhook newer than the confirmation brought the row back). Changed rows are announced on
+-- p_feed_channel, as apply_event does.
 create or replace function stack_sync.reconcile_delete(
     p_run_id bigint, p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text,
-    p_time timestamptz
+    p_time timestamptz, p_feed_channel text
 ) returns text
 language plpgsql as $$
 begin
+    perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
     perform stack_sync.lock_ids(p_user_id, p_team_id);
     return stack_sync.change_mirror(
         p_kind, true, p_user_id, p_team_id, p_permission_id, null, null, p_time,

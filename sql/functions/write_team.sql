@@ -2,8 +2,8 @@
 -- fields, `STACK_SYNC_BLESS=1 cargo test generated` rewrites this file.
 --
 -- Writes a team row from its validated columns (p_row, see model::Row) and Stack's
--- object as received (p_raw), unless the row holds exactly that object already.
--- Returns 'applied' or 'unchanged'.
+-- object as received (p_raw), unless the row holds exactly that object already, and
+-- announces a written row on the feed. Returns 'applied' or 'unchanged'.
 create or replace function stack_sync.write_team(
     p_row jsonb, p_raw jsonb, p_svix_id text
 ) returns text
@@ -43,6 +43,12 @@ begin
         svix_id = excluded.svix_id
     where t.raw is distinct from excluded.raw
     returning true into v_written;
+    if v_written then
+        perform stack_sync.notify(
+            jsonb_build_object('table', 'teams', 'op', 'upsert', 'id', p_row ->> 'id'),
+            p_svix_id
+        );
+    end if;
     return case when v_written then 'applied' else 'unchanged' end;
 end;
 $$;

@@ -51,10 +51,12 @@ pub enum ReconcileError {
 }
 
 /// Runs one reconcile, unless another holds the lock. Writes nothing when `dry_run`.
+/// Changed rows are announced on `feed_channel`, as webhooks' are.
 pub async fn reconcile(
     pool: &PgPool,
     api: &StackApi,
     settings: &ReconcileSettings,
+    feed_channel: Option<&str>,
     dry_run: bool,
 ) -> Result<Summary, ReconcileError> {
     let clock = Instant::now();
@@ -72,7 +74,10 @@ pub async fn reconcile(
         pool,
         api,
         settings,
-        run_id,
+        run: store::RunRef {
+            id: run_id,
+            feed_channel,
+        },
         started_at,
         dry_run,
         summary,
@@ -91,13 +96,19 @@ pub async fn reconcile(
 }
 
 /// Reconciles every `period` inside `serve`, forever; one replica at a time.
-pub async fn run_every(pool: PgPool, period: Duration, api: StackApi, settings: ReconcileSettings) {
+pub async fn run_every(
+    pool: PgPool,
+    period: Duration,
+    api: StackApi,
+    settings: ReconcileSettings,
+    feed_channel: Option<String>,
+) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         ticks.tick().await;
         // Outcomes and failures are logged by `reconcile` itself.
-        if let Err(ReconcileError::AlreadyRunning) = reconcile(&pool, &api, &settings, false).await
-        {
+        let run = reconcile(&pool, &api, &settings, feed_channel.as_deref(), false);
+        if let Err(ReconcileError::AlreadyRunning) = run.await {
             tracing::info!("scheduled reconcile skipped: another one is running");
         }
     }
@@ -107,7 +118,7 @@ struct Run<'a> {
     pool: &'a PgPool,
     api: &'a StackApi,
     settings: &'a ReconcileSettings,
-    run_id: i64,
+    run: store::RunRef<'a>,
     /// The database's clock at the start: rows written after it are not deletion candidates.
     started_at: OffsetDateTime,
     dry_run: bool,
@@ -152,7 +163,7 @@ impl<'a> Run<'a> {
     async fn fetch_team_links(&mut self) -> Result<(), ReconcileError> {
         let mut after = None;
         loop {
-            let teams = store::teams_seen_after(self.pool, self.run_id, after, BATCH).await?;
+            let teams = store::teams_seen_after(self.pool, self.run.id, after, BATCH).await?;
             let Some(&last) = teams.last() else {
                 return Ok(());
             };
@@ -239,7 +250,7 @@ impl<'a> Run<'a> {
     ) -> Result<(), ReconcileError> {
         let changes = self.validate(kind, &objects);
         let keys: Vec<String> = changes.iter().map(|c| c.key().to_string()).collect();
-        let new: HashSet<String> = store::mark_seen(self.pool, self.run_id, kind, &keys)
+        let new: HashSet<String> = store::mark_seen(self.pool, self.run.id, kind, &keys)
             .await?
             .into_iter()
             .collect();
@@ -254,12 +265,11 @@ impl<'a> Run<'a> {
         }
         let outcomes = if self.dry_run {
             let mut tx = self.pool.begin().await?;
-            let outcomes =
-                store::apply_page(&mut *tx, self.run_id, kind, &fresh, fetched_at).await?;
+            let outcomes = store::apply_page(&mut *tx, self.run, kind, &fresh, fetched_at).await?;
             tx.rollback().await?;
             outcomes
         } else {
-            store::apply_page(self.pool, self.run_id, kind, &fresh, fetched_at).await?
+            store::apply_page(self.pool, self.run, kind, &fresh, fetched_at).await?
         };
         let counts = self.summary.counts_mut(kind);
         for applied in outcomes {

@@ -25,8 +25,7 @@ impl Run<'_> {
                 self.summary.counts_mut(kind).deleted += 1;
                 continue;
             }
-            let outcome =
-                store::delete_confirmed(self.pool, self.run_id, &key, confirmed_at).await?;
+            let outcome = store::delete_confirmed(self.pool, self.run, &key, confirmed_at).await?;
             let counts = self.summary.counts_mut(kind);
             match outcome {
                 Outcome::Applied => counts.deleted += 1,
@@ -49,7 +48,7 @@ impl Run<'_> {
         loop {
             let candidates = store::deletion_candidates(
                 self.pool,
-                self.run_id,
+                self.run.id,
                 kind,
                 self.started_at,
                 &after,

@@ -6,12 +6,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use serde::Serialize;
-use sqlx::PgPool;
 
 use crate::error::AppError;
 use crate::model::Outcome;
 use crate::signature::VerifiedWebhook;
-use crate::sync::{self, Message};
+use crate::sync::{Message, Mirror};
 
 /// The answer body: `{"status": "applied" | "unchanged" | "stale" | "duplicate" | "ignored" |
 /// "failed"}`.
@@ -22,7 +21,7 @@ pub struct Receipt {
 
 /// Applies one webhook. Only reachable through the signature middleware.
 pub async fn receive_webhook(
-    State(pool): State<PgPool>,
+    State(mirror): State<Mirror>,
     Extension(webhook): Extension<VerifiedWebhook>,
     body: Bytes,
 ) -> Result<Json<Receipt>, AppError> {
@@ -32,7 +31,7 @@ pub async fn receive_webhook(
         body: &body,
         replay: false,
     };
-    let processed = sync::process(&pool, message).await?;
+    let processed = mirror.process(message).await?;
     tracing::info!(
         webhook.id = %webhook.id,
         webhook.r#type = processed.event_type.as_deref().unwrap_or("-"),

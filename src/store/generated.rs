@@ -41,8 +41,8 @@ impl Written {
              -- fields, `STACK_SYNC_BLESS=1 cargo test generated` rewrites this file.\n\
              --\n\
              -- Writes a {object} row from its validated columns (p_row, see model::Row) and Stack's\n\
-             -- object as received (p_raw), unless the row holds exactly that object already.\n\
-             -- Returns 'applied' or 'unchanged'.\n\
+             -- object as received (p_raw), unless the row holds exactly that object already, and\n\
+             -- announces a written row on the feed. Returns 'applied' or 'unchanged'.\n\
              create or replace function stack_sync.write_{object}(\n\
             \x20   p_row jsonb, p_raw jsonb, p_svix_id text\n\
              ) returns text\n\
@@ -73,10 +73,19 @@ impl Written {
              synced_at = now(),\n        \
              svix_id = excluded.svix_id\n    \
              where t.raw is distinct from excluded.raw\n    \
-             returning true into v_written;\n    \
+             returning true into v_written;\n",
+        );
+        let _ = write!(
+            sql,
+            "    if v_written then\n        \
+             perform stack_sync.notify(\n            \
+             jsonb_build_object('table', '{object}s', 'op', 'upsert', 'id', p_row ->> 'id'),\n            \
+             p_svix_id\n        \
+             );\n    \
+             end if;\n    \
              return case when v_written then 'applied' else 'unchanged' end;\n\
              end;\n\
-             $$;\n",
+             $$;\n"
         );
         sql
     }

@@ -18,6 +18,8 @@ pub struct EventToApply<'a> {
     /// When Svix created the message; `None` orders it by arrival.
     pub source_time: Option<OffsetDateTime>,
     pub change: &'a Change,
+    /// The channel changed rows are announced on; `None` announces nothing.
+    pub feed_channel: Option<&'a str>,
 }
 
 /// A change as `stack_sync.change_mirror` takes it.
@@ -61,7 +63,7 @@ pub async fn apply_event(
 ) -> Result<Outcome, sqlx::Error> {
     let change = ChangeParams::of(event.change);
     sqlx::query_scalar(
-        "select stack_sync.apply_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "select stack_sync.apply_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(event.svix_id)
     .bind(event.event_type)
@@ -75,6 +77,7 @@ pub async fn apply_event(
     .bind(change.row)
     .bind(change.raw)
     .bind(replay)
+    .bind(event.feed_channel)
     .fetch_one(db)
     .await
 }

@@ -127,18 +127,26 @@ pub struct PageOutcome {
     pub existed: bool,
 }
 
+/// A reconcile run, as its statements name it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRef<'a> {
+    pub id: i64,
+    /// The channel changed rows are announced on; `None` announces nothing.
+    pub feed_channel: Option<&'a str>,
+}
+
 /// Applies validated `changes` (grants and upserts of one kind) fetched at `fetched_at`, with
 /// the guards of live delivery; returns what became of each, in order.
 pub async fn apply_page(
     db: impl PgExecutor<'_>,
-    run_id: i64,
+    run: RunRef<'_>,
     kind: Kind,
     changes: &[Change],
     fetched_at: OffsetDateTime,
 ) -> Result<Vec<PageOutcome>, sqlx::Error> {
     let params: Vec<ChangeParams<'_>> = changes.iter().map(ChangeParams::of).collect();
-    sqlx::query_as("select * from stack_sync.reconcile_apply($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(run_id)
+    sqlx::query_as("select * from stack_sync.reconcile_apply($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(run.id)
         .bind(kind.as_str())
         .bind(params.iter().map(|p| p.user_id).collect::<Vec<_>>())
         .bind(params.iter().map(|p| p.team_id).collect::<Vec<_>>())
@@ -146,6 +154,7 @@ pub async fn apply_page(
         .bind(params.iter().map(|p| p.row).collect::<Vec<_>>())
         .bind(params.iter().map(|p| p.raw).collect::<Vec<_>>())
         .bind(fetched_at)
+        .bind(run.feed_channel)
         .fetch_all(db)
         .await
 }
@@ -234,17 +243,18 @@ pub async fn row_count(db: impl PgExecutor<'_>, kind: Kind) -> Result<i64, sqlx:
 /// (a newer webhook brought it back).
 pub async fn delete_confirmed(
     db: impl PgExecutor<'_>,
-    run_id: i64,
+    run: RunRef<'_>,
     key: &Key,
     confirmed_at: OffsetDateTime,
 ) -> Result<Outcome, sqlx::Error> {
-    sqlx::query_scalar("select stack_sync.reconcile_delete($1, $2, $3, $4, $5, $6)")
-        .bind(run_id)
+    sqlx::query_scalar("select stack_sync.reconcile_delete($1, $2, $3, $4, $5, $6, $7)")
+        .bind(run.id)
         .bind(key.kind().as_str())
         .bind(key.user_id())
         .bind(key.team_id())
         .bind(key.permission_id())
         .bind(confirmed_at)
+        .bind(run.feed_channel)
         .fetch_one(db)
         .await
 }

@@ -35,6 +35,8 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
     "key_of",
     "lock_ids",
     "mirrored",
+    "notify",
+    "notify_link",
     "reconcile_apply",
     "reconcile_delete",
     "write_team",

@@ -5,6 +5,7 @@ mod binary;
 mod convergence;
 mod delivery;
 mod failures;
+mod feed;
 mod mirror;
 mod ordering;
 mod reconcile;

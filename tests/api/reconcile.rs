@@ -2,14 +2,11 @@
 //! runs, the guards shared with webhooks, API faults, both pagination behaviours, and a
 //! 10,000-user project streamed page by page.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use stack_sync::config::Settings;
 use stack_sync::event_time::message_id_at;
-use stack_sync::reconcile::{ReconcileError, Summary, reconcile};
-use stack_sync::stack_api::StackApi;
+use stack_sync::reconcile::{ReconcileError, Summary};
 use time::OffsetDateTime;
 
 use crate::support::TestApp;
@@ -64,16 +61,7 @@ async fn run(
     dry_run: bool,
     extra: &[(&str, &str)],
 ) -> Result<Summary, ReconcileError> {
-    let mut env: HashMap<String, String> = stack
-        .env()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env.insert("DATABASE_URL".to_owned(), app.db.url.clone());
-    let settings = Settings::load(None, &env).unwrap();
-    let api = StackApi::new(settings.stack_api().unwrap()).unwrap();
-    reconcile(&app.db.pool, &api, &settings.reconcile, dry_run).await
+    stack.reconcile(&app.db, dry_run, extra).await
 }
 
 #[tokio::test]

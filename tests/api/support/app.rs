@@ -52,7 +52,8 @@ pub fn router(pool: PgPool) -> axum::Router {
         )),
         max_body_bytes: settings.webhook.max_body_bytes,
     };
-    stack_sync::startup::router(pool, signature_check, settings.server.request_timeout)
+    let mirror = stack_sync::startup::mirror(&settings, pool);
+    stack_sync::startup::router(mirror, signature_check, settings.server.request_timeout)
 }
 
 pub struct TestApp {

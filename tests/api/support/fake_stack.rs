@@ -2,7 +2,7 @@
 //! (`docs/stack.md`) served from an in-memory project, with either of
 //! Stack's two pagination behaviours and injectable faults.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::{Path, Query, Request, State};
@@ -12,9 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use stack_sync::config::Settings;
+use stack_sync::reconcile::{ReconcileError, Summary, reconcile};
+use stack_sync::stack_api::StackApi;
 use tokio::net::TcpListener;
 
 use super::payloads::example_with;
+use super::postgres::TestDb;
 use super::stack_model::StackState;
 
 pub const PROJECT_ID: &str = "6f1c2e9a-0b7d-4e1f-9a3c-2d4e5f6a7b8c";
@@ -156,6 +160,27 @@ impl FakeStack {
     }
 
     /// The env a service or command needs to reach this fake.
+    /// Runs `stack-sync reconcile` (in-process) against this fake into `db`, with `extra`
+    /// settings.
+    pub async fn reconcile(
+        &self,
+        db: &TestDb,
+        dry_run: bool,
+        extra: &[(&str, &str)],
+    ) -> Result<Summary, ReconcileError> {
+        let mut env: HashMap<String, String> = self
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.insert("DATABASE_URL".to_owned(), db.url.clone());
+        let settings = Settings::load(None, &env).unwrap();
+        let api = StackApi::new(settings.stack_api().unwrap()).unwrap();
+        let feed = settings.feed.channel.as_deref();
+        reconcile(&db.pool, &api, &settings.reconcile, feed, dry_run).await
+    }
+
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("STACK_PROJECT_ID", PROJECT_ID.to_owned()),

@@ -1,0 +1,30 @@
+-- The change feed: tells listeners that one mirrored row changed. Sends one notification on the
+-- channel this transaction was given (apply_event, reconcile_apply and reconcile_delete set
+-- stack_sync.feed_channel from the service's feed.channel; when it is empty, nothing is sent).
+-- Postgres delivers it at commit, in commit order, and drops it if the transaction rolls back.
+-- p_change names the row (table, op, ids); the source follows from p_svix_id: a webhook's message
+-- id, or 'reconcile:<run id>'. A value longer than 200 characters is left out and the payload
+-- marked "truncated", so that it stays far below Postgres's 8000-byte limit.
+create or replace function stack_sync.notify(p_change jsonb, p_svix_id text) returns void
+language plpgsql as $$
+declare
+    v_channel text := current_setting('stack_sync.feed_channel', true);
+    v_payload jsonb;
+begin
+    if coalesce(v_channel, '') = '' then
+        return;
+    end if;
+    v_payload := p_change || case
+        when p_svix_id like 'reconcile:%' then jsonb_build_object(
+            'source', 'reconcile', 'run_id', substr(p_svix_id, length('reconcile:') + 1)::bigint)
+        else jsonb_build_object('source', 'webhook', 'svix_id', p_svix_id)
+    end;
+    if exists (select 1 from jsonb_each_text(v_payload) as f where length(f.value) > 200) then
+        v_payload := (
+            select jsonb_object_agg(f.key, f.value) from jsonb_each(v_payload) as f
+            where length(f.value #>> '{}') <= 200
+        ) || '{"truncated": true}';
+    end if;
+    perform pg_notify(v_channel, v_payload::text);
+end;
+$$;
