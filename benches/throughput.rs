@@ -3,9 +3,12 @@
 //! `bench/pgbench.sh`, which makes Postgres do the same writes as one statement per transaction.
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench throughput`
-//! Knobs: `EVENTS` (default 20000), `CONCURRENCY` (default 8), `USERS` (default 1000).
+//! Knobs: `EVENTS` (default 20000), `CONCURRENCY` (default 8), `USERS` (default 1000); `FEED=1`
+//! turns the change feed on, and `LISTEN=1` also keeps a listener on its channel that counts
+//! what it receives.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Scratch, knob, percentile, user_updates};
@@ -27,7 +30,12 @@ async fn main() {
         knob("USERS", 1000),
     );
     let database = Scratch::create("stack_sync_bench").await;
+    let feed = knob("FEED", 0) == 1;
     let env: HashMap<String, String> = [
+        (
+            "STACK_SYNC_FEED__ENABLED",
+            if feed { "true" } else { "false" },
+        ),
         ("DATABASE_URL", database.url.as_str()),
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("PORT", "0"),
@@ -48,6 +56,8 @@ async fn main() {
         .unwrap();
     let endpoint = format!("http://{}/webhooks/stack", app.local_addr().unwrap());
     let server_task = tokio::spawn(app.run_until_stopped());
+    let listener =
+        (knob("LISTEN", 0) == 1).then(|| tokio::spawn(count_notifications(database.url.clone())));
 
     let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
     let bodies: Vec<(String, String)> = user_updates(events, users, start)
@@ -64,6 +74,15 @@ async fn main() {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
     );
+    if let Some(listener) = listener {
+        // Notifications follow their commits; give the last ones a moment to arrive.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        listener.abort();
+        println!(
+            "feed: {} notifications received",
+            NOTIFIED.load(Ordering::Relaxed)
+        );
+    }
     server_task.abort();
     pool.close().await;
     database.drop_it().await;
@@ -104,4 +123,15 @@ async fn deliver(
         .collect::<Vec<_>>()
         .await;
     (started.elapsed(), latencies)
+}
+
+static NOTIFIED: AtomicUsize = AtomicUsize::new(0);
+
+/// Listens on the feed's channel and counts notifications until aborted.
+async fn count_notifications(url: String) {
+    let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    listener.listen("stack_sync").await.unwrap();
+    while listener.recv().await.is_ok() {
+        NOTIFIED.fetch_add(1, Ordering::Relaxed);
+    }
 }

@@ -8,6 +8,7 @@ mod failures;
 mod feed;
 mod mirror;
 mod ordering;
+mod read_access;
 mod reconcile;
 mod rejections;
 mod replay;
