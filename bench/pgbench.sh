@@ -21,7 +21,7 @@ create function bench_row(data jsonb) returns jsonb language sql immutable as $$
     from jsonb_each(data) as f where f.key like '%\_millis'
 $$;
 SQL
-payload="$(tr -d '\n' < tests/payloads/user.updated.json)"
+payload="$(tr -d '\n' < samples/user.updated.json)"
 for script in pgbench_apply.sql pgbench_apply_event.sql; do
     echo "$script:"
     pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -D user_count=1000 \

@@ -57,7 +57,8 @@ pub struct ServerSettings {
 
 #[derive(Debug)]
 pub struct DatabaseSettings {
-    pub url: SecretString,
+    /// Every command but `trigger` needs it: see [`Settings::database_url`].
+    pub url: Option<SecretString>,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     pub migrate_on_start: bool,
@@ -261,21 +262,36 @@ impl Settings {
         raw.check()
     }
 
-    /// What `serve` needs beyond the common settings: a signing key, and Stack's API when
-    /// reconcile is scheduled. Names what is missing.
-    pub fn serve_needs(&self) -> Result<ServeNeeds<'_>, SettingsError> {
+    /// The database URL, which every command but `trigger` needs.
+    pub fn database_url(&self) -> Result<&SecretString, SettingsError> {
+        self.database.url.as_ref().ok_or(SettingsError::Missing {
+            key: "database.url",
+            variable: "DATABASE_URL",
+        })
+    }
+
+    /// The signing keys: at least one, or what is missing.
+    pub fn signing_keys(&self) -> Result<&[SigningKey], SettingsError> {
         if self.webhook.keys.is_empty() {
             return Err(SettingsError::Missing {
                 key: "webhook.secret",
                 variable: "STACK_WEBHOOK_SECRET",
             });
         }
+        Ok(&self.webhook.keys)
+    }
+
+    /// What `serve` needs beyond the common settings: the database, a signing key, and Stack's
+    /// API when reconcile is scheduled. Names what is missing.
+    pub fn serve_needs(&self) -> Result<ServeNeeds<'_>, SettingsError> {
+        self.database_url()?;
+        let keys = self.signing_keys()?;
         let scheduled_reconcile = match self.reconcile.every {
             Some(every) => Some((every, self.stack_api()?)),
             None => None,
         };
         Ok(ServeNeeds {
-            keys: &self.webhook.keys,
+            keys,
             scheduled_reconcile,
         })
     }
@@ -314,11 +330,6 @@ fn given<T>(value: Option<T>, text: impl Fn(&T) -> &str) -> Option<T> {
 
 impl Raw {
     fn check(self) -> Result<Settings, SettingsError> {
-        let url =
-            given(self.database.url, |url| url.expose_secret()).ok_or(SettingsError::Missing {
-                key: "database.url",
-                variable: "DATABASE_URL",
-            })?;
         Ok(Settings {
             server: ServerSettings {
                 host: self.server.host,
@@ -329,7 +340,7 @@ impl Raw {
                 )?,
             },
             database: DatabaseSettings {
-                url,
+                url: given(self.database.url, |url| url.expose_secret()),
                 max_connections: positive(
                     self.database.max_connections,
                     "database.max_connections",
@@ -483,7 +494,8 @@ mod tests {
 
     #[test]
     fn defaults_parse_and_need_the_two_required_settings() {
-        let missing_url = Settings::load(None, &env(&[])).unwrap_err().to_string();
+        let without_url = Settings::load(None, &env(&[])).unwrap();
+        let missing_url = without_url.database_url().unwrap_err().to_string();
         assert_eq!(
             missing_url,
             "missing setting database.url: set DATABASE_URL or `database.url` in a config file"
@@ -514,7 +526,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(settings.server.port, 9000);
-        assert_eq!(settings.database.url.expose_secret(), URL.1);
+        assert_eq!(settings.database_url().unwrap().expose_secret(), URL.1);
         assert_eq!(settings.serve_needs().unwrap().keys.len(), 2);
     }
 
@@ -605,7 +617,8 @@ mod tests {
 
     #[test]
     fn blank_plain_variables_count_as_missing() {
-        let err = Settings::load(None, &env(&[("DATABASE_URL", "  ")])).unwrap_err();
+        let settings = Settings::load(None, &env(&[("DATABASE_URL", "  ")])).unwrap();
+        let err = settings.database_url().unwrap_err();
         assert!(matches!(
             err,
             SettingsError::Missing {

@@ -88,8 +88,10 @@ mod tests {
     use crate::model::Key;
 
     fn example(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/payloads/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+        crate::samples::sample(name)
+            .unwrap()
+            .to_string()
+            .into_bytes()
     }
 
     /// The kind of change and of row an event parsed to, e.g. `("Grant", Kind::TeamMember)`.

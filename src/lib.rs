@@ -19,6 +19,8 @@ pub mod replay;
 pub mod retention;
 /// HTTP handlers.
 pub mod routes;
+/// Sample webhook bodies, one per event type.
+pub mod samples;
 /// Svix signature verification, framework-free.
 pub mod signature;
 /// A client for Stack's server REST API.

@@ -145,7 +145,7 @@ pub fn mirror(settings: &Settings, pool: PgPool) -> Mirror {
 
 /// Opens the connection pool, failing now rather than on the first webhook.
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    let url: &SecretString = &settings.database.url;
+    let url: &SecretString = settings.database_url()?;
     // The URL may hold a password: errors name the setting, never the value.
     let options = PgConnectOptions::from_str(url.expose_secret())
         .context("database.url (DATABASE_URL) is not a valid Postgres URL")?;

@@ -48,8 +48,7 @@ impl Scratch {
 /// `events` user.updated `(message id, body)` pairs over `users` users, each with a distinct
 /// display name and a message id created 4 ms after the previous one, from `start`.
 pub fn user_updates(events: usize, users: usize, start: OffsetDateTime) -> Vec<(String, Value)> {
-    let template: Value =
-        serde_json::from_str(include_str!("../../tests/payloads/user.updated.json")).unwrap();
+    let template = stack_sync::samples::sample("user.updated").unwrap();
     let ids: Vec<String> = (0..users)
         .map(|n| format!("00000000-0000-4000-8000-{n:012}"))
         .collect();

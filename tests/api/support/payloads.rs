@@ -1,12 +1,10 @@
-//! Example Stack payloads (`tests/payloads/`, one per event type) and variations of them.
+//! Example Stack payloads (the service's samples, one per event type) and variations of them.
 
 use serde_json::Value;
 
 /// The example body of event type `name`, e.g. `user.created`.
 pub fn example(name: &str) -> Value {
-    let path = format!("{}/tests/payloads/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-    serde_json::from_str(&text).unwrap()
+    stack_sync::samples::sample(name).unwrap_or_else(|| panic!("no sample of {name}"))
 }
 
 /// The example body of `name` with `data` fields replaced.
