@@ -33,5 +33,7 @@ pub mod store;
 pub mod sync;
 /// Logging setup.
 pub mod telemetry;
+/// `stack-sync trigger`: signed sample events for trying the service locally.
+pub mod trigger;
 /// The signature-checking middleware.
 pub mod verification;

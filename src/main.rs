@@ -13,6 +13,7 @@ use stack_sync::startup::{Application, connect, mirror};
 use stack_sync::store::schema;
 use stack_sync::store::webhook_events::StoredSelection;
 use stack_sync::telemetry;
+use stack_sync::trigger::{self, Plan, Scenario, parse_set};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -42,6 +43,35 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Send realistic, signed sample events to a running service, as Stack would, and print
+    /// its answers (to try it locally before wiring Stack's dashboard).
+    Trigger(TriggerArgs),
+}
+
+/// What `trigger` sends, and where.
+#[derive(Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["event_type", "scenario"])))]
+struct TriggerArgs {
+    /// The event type to send, e.g. user.created (every type the service mirrors, and
+    /// stack.test).
+    event_type: Option<String>,
+    /// A scripted sequence instead: signup, team-lifecycle or out-of-order.
+    #[arg(long, value_enum)]
+    scenario: Option<Scenario>,
+    /// The webhook endpoint; by default the local service at server.port.
+    #[arg(long, value_name = "URL")]
+    to: Option<String>,
+    /// How many events of the type to send, each with fresh ids.
+    #[arg(long, default_value_t = 1, conflicts_with = "scenario")]
+    count: u32,
+    /// Set a field of the event's `data` (repeatable); the value is JSON when it parses, else
+    /// a string: --set display_name=Ada --set has_password=true.
+    #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = parse_set, conflicts_with = "scenario")]
+    set: Vec<(String, serde_json::Value)>,
+    /// Make ids, names and the out-of-order shuffle the same on every run (message ids are
+    /// always fresh, or the service would take them for duplicates).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 /// Which recorded messages to replay; the filters combine.
@@ -97,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::Replay(args) => replay(&settings, args).await?,
+        Command::Trigger(args) => trigger(&settings, args).await?,
         Command::Reconcile { dry_run } => {
             let api = StackApi::new(settings.stack_api()?)?;
             let pool = connect(&settings).await?;
@@ -138,5 +169,31 @@ async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
     if !missing.is_empty() {
         anyhow::bail!("never recorded: {}", missing.join(", "));
     }
+    Ok(())
+}
+
+/// Sends the events `args` ask for, printing one tab-separated line per answer.
+async fn trigger(settings: &Settings, args: TriggerArgs) -> anyhow::Result<()> {
+    let key = &settings.signing_keys()?[0];
+    let url = args
+        .to
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}/webhooks/stack", settings.server.port));
+    let plan = match (args.scenario, args.event_type) {
+        (Some(scenario), _) => Plan::Scenario(scenario),
+        (None, Some(event_type)) => Plan::Events {
+            event_type,
+            count: args.count,
+            set: args.set,
+        },
+        (None, None) => unreachable!("clap requires an event type or a scenario"),
+    };
+    let deliveries = trigger::deliveries(&plan, args.seed)?;
+    trigger::send(&url, key, &deliveries, |sent| {
+        println!(
+            "{}\t{}\t{}\t{}",
+            sent.event_type, sent.svix_id, sent.ids, sent.status
+        );
+    })
+    .await?;
     Ok(())
 }

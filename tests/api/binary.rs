@@ -2,27 +2,17 @@
 //! graceful stop on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::command::{stack_sync, stderr_of};
 use crate::support::fake_stack::{FakeStack, Paging};
 use crate::support::postgres::TestDb;
 use crate::support::signing::{Signer, now};
 use crate::support::{SECRET, example, message_id};
-
-/// The binary with an empty environment but for `vars`, so no developer setting leaks in.
-fn stack_sync(args: &[&str], vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stack-sync"));
-    command.args(args).env_clear().envs(vars.iter().copied());
-    command
-}
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn serve_without_a_database_url_fails_with_one_line_naming_it() {

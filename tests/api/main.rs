@@ -16,3 +16,4 @@ mod retention;
 mod shape;
 mod sql_functions;
 mod support;
+mod trigger;

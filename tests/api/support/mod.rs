@@ -1,6 +1,7 @@
 //! Shared test support: databases, a running service, signed deliveries, example payloads.
 
 pub mod app;
+pub mod command;
 pub mod fake_stack;
 pub mod payloads;
 pub mod postgres;
