@@ -9,6 +9,8 @@ pub mod error;
 pub mod event_time;
 /// Stack Auth webhook payloads.
 pub mod events;
+/// `stack-sync healthcheck`: readiness of a running service, for containers.
+pub mod health_check;
 /// The mirror's vocabulary: keys, fields, changes, outcomes.
 pub mod model;
 /// `stack-sync reconcile`: repairing the mirror from Stack's REST API.

@@ -46,6 +46,13 @@ enum Command {
     /// Send realistic, signed sample events to a running service, as Stack would, and print
     /// its answers (to try it locally before wiring Stack's dashboard).
     Trigger(TriggerArgs),
+    /// Ask the local service whether it is ready (GET /readyz); exit 0 if so, 1 if not, within
+    /// a few seconds. For container health checks, where there is no curl.
+    Healthcheck {
+        /// The readiness URL; by default the local service at server.port.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 /// What `trigger` sends, and where.
@@ -128,6 +135,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay(args) => replay(&settings, args).await?,
         Command::Trigger(args) => trigger(&settings, args).await?,
+        Command::Healthcheck { url } => {
+            let url =
+                url.unwrap_or_else(|| format!("http://127.0.0.1:{}/readyz", settings.server.port));
+            stack_sync::health_check::check(&url).await?;
+        }
         Command::Reconcile { dry_run } => {
             let api = StackApi::new(settings.stack_api()?)?;
             let pool = connect(&settings).await?;

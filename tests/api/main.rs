@@ -6,6 +6,7 @@ mod convergence;
 mod delivery;
 mod failures;
 mod feed;
+mod healthcheck;
 mod mirror;
 mod ordering;
 mod read_access;
