@@ -39,6 +39,7 @@ async fn main() {
         ("DATABASE_URL", database.url.as_str()),
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("PORT", "0"),
+        ("STACK_SYNC_METRICS__PORT", "0"),
         ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
         (
             "STACK_SYNC_DATABASE__MAX_CONNECTIONS",

@@ -39,7 +39,14 @@ pub struct Settings {
     pub stack: Option<StackApiSettings>,
     pub reconcile: ReconcileSettings,
     pub feed: FeedSettings,
+    pub metrics: MetricsSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// The port of the Prometheus listener (on server.host); 0 picks a free one.
+    pub port: u16,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +164,7 @@ struct Raw {
     stack: RawStack,
     reconcile: RawReconcile,
     feed: RawFeed,
+    metrics: MetricsSettings,
     log: LogSettings,
 }
 
@@ -356,6 +364,7 @@ impl Raw {
             stack: check_stack(self.stack, &self.reconcile)?,
             reconcile: self.reconcile.check()?,
             feed: self.feed.check()?,
+            metrics: self.metrics,
             log: self.log,
         })
     }

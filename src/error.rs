@@ -27,6 +27,11 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The stable code the answer carries, e.g. `invalid_signature`.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Unverified(err) => (StatusCode::UNAUTHORIZED, err.code()),

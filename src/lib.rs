@@ -11,6 +11,8 @@ pub mod event_time;
 pub mod events;
 /// `stack-sync healthcheck`: readiness of a running service, for containers.
 pub mod health_check;
+/// Prometheus metrics on their own listener.
+pub mod metrics;
 /// The mirror's vocabulary: keys, fields, changes, outcomes.
 pub mod model;
 /// `stack-sync reconcile`: repairing the mirror from Stack's REST API.
@@ -29,6 +31,8 @@ pub mod signature;
 pub mod stack_api;
 /// Router, middleware stack, server lifecycle.
 pub mod startup;
+/// `stack-sync status`: the state of the mirror, from the database.
+pub mod status;
 /// Every SQL statement.
 pub mod store;
 /// Applying one verified webhook and deciding its outcome.

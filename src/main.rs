@@ -48,6 +48,13 @@ enum Command {
     Trigger(TriggerArgs),
     /// Ask the local service whether it is ready (GET /readyz); exit 0 if so, 1 if not, within
     /// a few seconds. For container health checks, where there is no curl.
+    /// Show what an operator asks first, from the database: the last webhooks, outcomes,
+    /// failed messages waiting, delivery lag, the last reconcile, the schema and row counts.
+    Status {
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     Healthcheck {
         /// The readiness URL; by default the local service at server.port.
         #[arg(long, value_name = "URL")]
@@ -135,6 +142,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay(args) => replay(&settings, args).await?,
         Command::Trigger(args) => trigger(&settings, args).await?,
+        Command::Status { json } => {
+            let pool = connect(&settings).await?;
+            let status = stack_sync::status::Status::read(&pool)
+                .await
+                .context("reading the status")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{status}");
+            }
+        }
         Command::Healthcheck { url } => {
             let url =
                 url.unwrap_or_else(|| format!("http://127.0.0.1:{}/readyz", settings.server.port));

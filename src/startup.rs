@@ -12,6 +12,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -23,6 +24,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{FeedSettings, ReconcileSettings, RetentionSettings, ServeNeeds, Settings};
+use crate::metrics::{self, Metrics};
+use crate::routes::webhooks::WebhookState;
 use crate::routes::{health, webhooks};
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
@@ -40,6 +43,9 @@ pub struct Application {
     /// The scheduled reconcile and its period, when `reconcile.interval_secs` is set.
     reconcile: Option<(Duration, StackApi, ReconcileSettings)>,
     feed: FeedSettings,
+    /// The Prometheus listener, apart from the webhook port.
+    metrics_listener: TcpListener,
+    metrics: Metrics,
 }
 
 impl Application {
@@ -66,17 +72,17 @@ impl Application {
         needs: ServeNeeds<'_>,
         pool: PgPool,
     ) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
         let signature_check = SignatureCheck {
             verifier: Arc::new(Verifier::new(
                 needs.keys.to_vec(),
                 settings.webhook.tolerance,
             )),
             max_body_bytes: settings.webhook.max_body_bytes,
+            metrics: metrics.clone(),
         };
-        let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("binding {address}"))?;
+        let listener = bind_port(&settings.server.host, settings.server.port).await?;
+        let metrics_listener = bind_port(&settings.server.host, settings.metrics.port).await?;
         let reconcile = match needs.scheduled_reconcile {
             Some((every, api)) => Some((every, StackApi::new(api)?, settings.reconcile.clone())),
             None => None,
@@ -92,7 +98,14 @@ impl Application {
             retention: settings.retention.clone(),
             reconcile,
             feed: settings.feed.clone(),
+            metrics_listener,
+            metrics,
         })
+    }
+
+    /// The address of the metrics listener (useful with port 0).
+    pub fn metrics_addr(&self) -> io::Result<SocketAddr> {
+        self.metrics_listener.local_addr()
     }
 
     /// The address actually bound (useful with port 0).
@@ -110,10 +123,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let mut background = vec![tokio::spawn(retention::run(
-            self.pool.clone(),
-            self.retention,
-        ))];
+        let metrics_router = metrics_router(self.metrics.clone(), self.pool.clone());
+        let mut background = vec![
+            tokio::spawn(retention::run(self.pool.clone(), self.retention)),
+            tokio::spawn(metrics::refresh_forever(self.metrics, self.pool.clone())),
+            tokio::spawn(serve_metrics(self.metrics_listener, metrics_router)),
+        ];
         if let Some((every, api, settings)) = self.reconcile {
             background.push(tokio::spawn(reconcile::run_every(
                 self.pool.clone(),
@@ -133,6 +148,36 @@ impl Application {
         tracing::info!("shut down gracefully");
         Ok(())
     }
+}
+
+async fn bind_port(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    let address = format!("{host}:{port}");
+    TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("binding {address}"))
+}
+
+/// Serves the metrics until aborted at shutdown; an error is logged, never fatal to webhooks.
+async fn serve_metrics(listener: TcpListener, router: Router) {
+    if let Err(err) = axum::serve(listener, router).await {
+        tracing::error!(error = %err, "the metrics listener stopped");
+    }
+}
+
+/// `GET /metrics`, the Prometheus text format, on the metrics listener only.
+pub fn metrics_router(metrics: Metrics, pool: PgPool) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let text = metrics.render(&pool);
+            async move {
+                (
+                    [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    text,
+                )
+            }
+        }),
+    )
 }
 
 /// The mirror over `pool`, announcing its changes as `settings` say.
@@ -165,13 +210,17 @@ pub fn router(
 ) -> Router {
     // The signature check wraps the POST handler only: other methods answer 405 and unknown
     // paths 404 without reading the body.
+    let signature_check_metrics = signature_check.metrics.clone();
     let verified_webhook = webhooks::receive_webhook
         .layer(from_fn_with_state(signature_check, require_svix_signature));
     let webhook_routes = Router::new()
         .route("/webhooks/stack", post(verified_webhook))
         // The signature middleware enforces webhook.max_body_bytes itself.
         .layer(DefaultBodyLimit::disable())
-        .with_state(mirror.clone());
+        .with_state(WebhookState {
+            mirror: mirror.clone(),
+            metrics: signature_check_metrics,
+        });
     let health_routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

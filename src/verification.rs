@@ -2,7 +2,7 @@
 //! buffers the body (up to the limit), verifies it, and hands the handler the verified message.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -11,19 +11,36 @@ use axum::response::Response;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::error::AppError;
+use crate::metrics::Metrics;
 use crate::signature::Verifier;
 
-/// What the middleware needs: the verifier with our secrets, and the body size limit.
+/// What the middleware needs: the verifier with our secrets, the body size limit, and the
+/// metrics it records refusals and durations in.
 #[derive(Clone)]
 pub struct SignatureCheck {
     pub verifier: Arc<Verifier>,
     pub max_body_bytes: usize,
+    pub metrics: Metrics,
 }
 
 /// Rejects requests not signed by Svix with one of our secrets; on success the handler finds a
 /// [`VerifiedWebhook`](crate::signature::VerifiedWebhook) in the request extensions.
 pub async fn require_svix_signature(
     State(state): State<SignatureCheck>,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let received = Instant::now();
+    let answer = verify_then_handle(&state, request, next).await;
+    if let Err(refused) = &answer {
+        state.metrics.rejection(refused.code());
+    }
+    state.metrics.duration(received.elapsed());
+    answer
+}
+
+async fn verify_then_handle(
+    state: &SignatureCheck,
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {

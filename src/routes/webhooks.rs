@@ -1,13 +1,17 @@
 //! `POST /webhooks/stack`: applies a verified Stack webhook and says what became of it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use serde::Serialize;
 
+use time::OffsetDateTime;
+
 use crate::error::AppError;
+use crate::event_time;
+use crate::metrics::Metrics;
 use crate::model::Outcome;
 use crate::signature::VerifiedWebhook;
 use crate::sync::{Message, Mirror};
@@ -19,9 +23,16 @@ pub struct Receipt {
     pub status: Outcome,
 }
 
+/// What the handler needs: the mirror to apply to, and the metrics of what it answered.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub mirror: Mirror,
+    pub metrics: Metrics,
+}
+
 /// Applies one webhook. Only reachable through the signature middleware.
 pub async fn receive_webhook(
-    State(mirror): State<Mirror>,
+    State(state): State<WebhookState>,
     Extension(webhook): Extension<VerifiedWebhook>,
     body: Bytes,
 ) -> Result<Json<Receipt>, AppError> {
@@ -31,10 +42,20 @@ pub async fn receive_webhook(
         body: &body,
         replay: false,
     };
-    let processed = mirror.process(message).await?;
+    let processed = match state.mirror.process(message).await {
+        Ok(processed) => processed,
+        Err(unavailable) => {
+            state.metrics.unavailable();
+            return Err(unavailable.into());
+        }
+    };
+    let lag = event_time::source_time(&webhook.id)
+        .and_then(|created| Duration::try_from(OffsetDateTime::now_utc() - created).ok());
+    let event_type = processed.event_type.as_deref();
+    state.metrics.delivery(event_type, processed.outcome, lag);
     tracing::info!(
         webhook.id = %webhook.id,
-        webhook.r#type = processed.event_type.as_deref().unwrap_or("-"),
+        webhook.r#type = event_type.unwrap_or("-"),
         webhook.outcome = processed.outcome.as_str(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "webhook {}",

@@ -10,6 +10,7 @@ pub mod generated;
 pub mod mirror;
 pub mod reconcile;
 pub mod schema;
+pub mod status;
 pub mod webhook_events;
 
 use sqlx::PgPool;

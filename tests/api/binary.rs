@@ -92,6 +92,7 @@ impl ServeProcess {
             ("DATABASE_URL", db.url.as_str()),
             ("STACK_WEBHOOK_SECRET", SECRET),
             ("PORT", "0"),
+            ("STACK_SYNC_METRICS__PORT", "0"),
             ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
             ("STACK_SYNC_LOG__FORMAT", "json"),
         ];

@@ -8,6 +8,7 @@ mod failures;
 mod feed;
 mod healthcheck;
 mod mirror;
+mod operations;
 mod ordering;
 mod read_access;
 mod reconcile;

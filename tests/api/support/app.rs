@@ -31,6 +31,7 @@ fn test_settings(extra: &[(&str, &str)]) -> Settings {
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
         ("PORT", "0"),
+        ("STACK_SYNC_METRICS__PORT", "0"),
         ("STACK_SYNC_RETENTION__DAYS", "forever"),
     ]
     .into_iter()
@@ -51,6 +52,7 @@ pub fn router(pool: PgPool) -> axum::Router {
             settings.webhook.tolerance,
         )),
         max_body_bytes: settings.webhook.max_body_bytes,
+        metrics: stack_sync::metrics::Metrics::new(),
     };
     let mirror = stack_sync::startup::mirror(&settings, pool);
     stack_sync::startup::router(mirror, signature_check, settings.server.request_timeout)
@@ -58,6 +60,8 @@ pub fn router(pool: PgPool) -> axum::Router {
 
 pub struct TestApp {
     pub base_url: String,
+    /// `http://…/metrics` on the metrics listener.
+    pub metrics_url: String,
     pub db: TestDb,
     pub client: reqwest::Client,
     /// Signs with the secret the service is configured with.
@@ -94,12 +98,14 @@ impl TestApp {
             .await
             .expect("building the service");
         let base_url = format!("http://{}", app.local_addr().unwrap());
+        let metrics_url = format!("http://{}/metrics", app.metrics_addr().unwrap());
         let (shutdown, stopped) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         Self {
             base_url,
+            metrics_url,
             db,
             client: reqwest::Client::new(),
             signer: Signer::default(),
