@@ -20,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -232,15 +233,30 @@ pub fn router(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // Every answer carries the request id, given by the caller or made here.
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// The span every log line of a request belongs to; the middleware fills in `webhook.id`.
+/// The span every log line of a request belongs to, with its request id; the middleware fills
+/// in `webhook.id`. A caller may set the id, so only its first 64 letters, digits and `-_.:`
+/// are logged: nothing in it can forge another field.
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id: String = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.:".contains(*c))
+        .take(64)
+        .collect();
     tracing::info_span!(
         "request",
         http.method = %request.method(),
         http.path = request.uri().path(),
+        request.id = %request_id,
         webhook.id = tracing::field::Empty,
     )
 }

@@ -98,7 +98,7 @@ impl ServeProcess {
         ];
         vars.extend_from_slice(extra);
         let mut child = stack_sync(&["serve"], &vars)
-            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let logs = log_lines(&mut child);
@@ -145,10 +145,10 @@ impl ServeProcess {
 
 /// Reads the child's JSON log lines on a thread and forwards them.
 fn log_lines(child: &mut Child) -> mpsc::Receiver<Value> {
-    let stdout = child.stdout.take().unwrap();
+    let logs = child.stderr.take().unwrap();
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(logs).lines().map_while(Result::ok) {
             let parsed = serde_json::from_str(&line).unwrap_or(Value::String(line));
             if sender.send(parsed).is_err() {
                 break;
@@ -184,6 +184,10 @@ async fn serve_mirrors_a_webhook_and_stops_gracefully_on_sigterm() {
 
     let response = service.post(&id, ts, &signature, &body).await;
     assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let event_log = next_log_with(&service.logs, "webhook applied");
     let probes = (
         service.status_of("/healthz").await,
@@ -199,6 +203,8 @@ async fn serve_mirrors_a_webhook_and_stops_gracefully_on_sigterm() {
     assert_eq!(event_log["webhook.type"], "user.created");
     assert_eq!(event_log["webhook.outcome"], "applied");
     assert!(event_log["duration_ms"].is_number());
+    assert_eq!(event_log["span"]["request.id"], request_id.as_str());
+    assert_eq!(request_id.len(), 36, "a generated uuid: {request_id}");
     let users: i64 = sqlx::query_scalar("select count(*) from stack.users")
         .fetch_one(&db.pool)
         .await
@@ -308,15 +314,16 @@ async fn reconcile_prints_its_summary_and_fails_cleanly_on_a_bad_key() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let logs = stderr_of(&output);
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(stdout.contains("(dry run: nothing written)"), "{stdout}");
     assert!(
-        stdout.contains("reconcile progress"),
-        "progress is shown: {stdout}"
+        logs.contains("reconcile progress"),
+        "progress is shown: {logs}"
     );
     assert!(
-        stdout.contains("reconcile finished"),
-        "the run is logged: {stdout}"
+        logs.contains("reconcile finished"),
+        "the run is logged: {logs}"
     );
     let users_row = stdout
         .lines()

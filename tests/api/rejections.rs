@@ -247,3 +247,21 @@ async fn other_methods_and_paths_are_not_webhooks() {
     );
     assert_nothing_written_in(&db.pool).await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_given_or_made() {
+    let app = TestApp::spawn().await;
+    let body = example("stack.test").to_string().into_bytes();
+
+    let given = app
+        .signed_request(&message_id(), &body)
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    let refused = app.post(&[], body).await;
+
+    assert_eq!(given.headers()["x-request-id"], "req-42");
+    let made = refused.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
+}
