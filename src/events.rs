@@ -45,6 +45,14 @@ impl Envelope {
                 event_type: None,
                 message: format!("body is not a Stack webhook envelope: {err}"),
             })?;
+        // No event type has control characters; Postgres could not even store a NUL in one.
+        if event_type.chars().any(char::is_control) {
+            return Err(InvalidPayload {
+                event_type: None,
+                message: "body is not a Stack webhook envelope: its type has control characters"
+                    .to_owned(),
+            });
+        }
         let Some((kind, removed)) = mirrored_event(&event_type) else {
             return Ok(Self {
                 event_type,

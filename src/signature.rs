@@ -29,6 +29,10 @@ const SIGNATURE_HEADERS: [&str; 2] = ["svix-signature", "webhook-signature"];
 /// The default tolerance between the signing time and our clock, in both directions.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
+/// The longest message id accepted. Svix's are about 31 bytes; the id is the primary key of
+/// `stack.webhook_events`, and one too large for its index could never be recorded.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// One endpoint signing key: the decoded bytes of a `whsec_...` secret.
 #[derive(Clone)]
 pub struct SigningKey(Box<[u8]>);
@@ -49,6 +53,8 @@ pub enum VerifyError {
     MissingHeader(&'static str),
     #[error("{0} header is not visible ASCII")]
     InvalidHeader(&'static str),
+    #[error("id header is longer than {MAX_ID_BYTES} bytes")]
+    IdTooLong,
     #[error("timestamp header is not a non-negative integer")]
     InvalidTimestamp,
     #[error("timestamp is older than the tolerance")]
@@ -64,7 +70,7 @@ impl VerifyError {
     pub fn code(self) -> &'static str {
         match self {
             Self::MissingHeader(_) => "missing_header",
-            Self::InvalidHeader(_) => "invalid_header",
+            Self::InvalidHeader(_) | Self::IdTooLong => "invalid_header",
             Self::InvalidTimestamp => "invalid_timestamp",
             Self::TimestampTooOld => "timestamp_too_old",
             Self::TimestampTooNew => "timestamp_too_new",
@@ -141,6 +147,9 @@ impl Verifier {
         now: SystemTime,
     ) -> Result<VerifiedWebhook, VerifyError> {
         let id = header(headers, ID_HEADERS, "id")?;
+        if id.len() > MAX_ID_BYTES {
+            return Err(VerifyError::IdTooLong);
+        }
         let signatures = header(headers, SIGNATURE_HEADERS, "signature")?;
         let timestamp = header(headers, TIMESTAMP_HEADERS, "timestamp")?
             .parse::<i64>()
@@ -490,6 +499,17 @@ mod tests {
             let result = verifier(&[SECRET]).verify(&headers, BODY, at(TIMESTAMP));
             assert_eq!(result, Err(VerifyError::MissingHeader(what)));
         }
+    }
+
+    #[test]
+    fn an_id_longer_than_the_limit_is_invalid_before_any_hmac() {
+        let long = format!("msg_{}", "x".repeat(MAX_ID_BYTES));
+        let key = SigningKey::from_secret(SECRET).unwrap();
+        let signature = key.signature_header(&long, TIMESTAMP, BODY);
+        let headers = headers(&long, &TIMESTAMP.to_string(), &signature);
+        let result = verifier(&[SECRET]).verify(&headers, BODY, at(TIMESTAMP));
+        assert_eq!(result, Err(VerifyError::IdTooLong));
+        assert_eq!(VerifyError::IdTooLong.code(), "invalid_header");
     }
 
     #[test]

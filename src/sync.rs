@@ -146,7 +146,13 @@ async fn record(
         Unapplied::Ignored => Outcome::Ignored,
         Unapplied::Failed => Outcome::Failed,
     };
-    Ok(match record_unapplied(pool, message, replay).await? {
+    // Postgres refuses NUL in text, and an error message may quote one from the payload.
+    let error = message.error.map(|error| error.replace('\0', "\u{FFFD}"));
+    let message = UnappliedMessage {
+        error: error.as_deref(),
+        ..*message
+    };
+    Ok(match record_unapplied(pool, &message, replay).await? {
         Recorded::New => new,
         Recorded::AlreadySeen => Outcome::Duplicate,
     })

@@ -213,3 +213,26 @@ async fn a_kind_the_database_functions_do_not_know_is_kept_as_failed_not_retried
     );
     assert_eq!(app.count("teams").await, 0);
 }
+
+#[tokio::test]
+async fn nul_characters_in_a_type_or_an_id_are_kept_as_failed_not_retried() {
+    let app = TestApp::spawn().await;
+    let nul_type = br#"{"type":"x\u0000y","data":{}}"#;
+    let nul_id = json!({"type": "user.created", "data": {"id": "\u{0}"}}).to_string();
+
+    for body in [&nul_type[..], nul_id.as_bytes()] {
+        let (id, answer) = deliver_raw(&app, body).await;
+
+        assert_eq!(
+            answer,
+            json!({"status": "failed"}),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        let (_, outcome, payload, error) = failed_record(&app, &id).await;
+        assert_eq!(outcome, "failed");
+        assert_eq!(payload, body, "the raw body is kept byte for byte");
+        assert!(!error.contains('\0'), "{error}");
+    }
+    assert_eq!(app.count("users").await, 0);
+}

@@ -265,3 +265,16 @@ async fn every_answer_carries_a_request_id_given_or_made() {
     let made = refused.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
 }
+
+#[tokio::test]
+async fn an_id_too_long_to_record_is_refused_with_401() {
+    let app = TestApp::spawn().await;
+    let body = example("user.created").to_string().into_bytes();
+    let long_id = format!("msg_{}", "x".repeat(10_000));
+    let headers = app.signer.headers(&long_id, &body);
+
+    let answer = error_code(app.post(&headers, body).await).await;
+
+    assert_eq!(answer, (401, "invalid_header".to_owned()));
+    assert_nothing_written(&app).await;
+}
