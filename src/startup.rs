@@ -192,6 +192,13 @@ pub fn mirror(settings: &Settings, pool: PgPool) -> Mirror {
 /// Opens the connection pool, failing now rather than on the first webhook.
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let url: &SecretString = settings.database_url()?;
+    // sqlx parses any scheme as Postgres; another database's URL is a mistake to say so.
+    let scheme = url.expose_secret().split(':').next().unwrap_or_default();
+    if !["postgres", "postgresql"].contains(&scheme) {
+        anyhow::bail!(
+            "database.url (DATABASE_URL) is not a Postgres URL: it must start with postgres://"
+        );
+    }
     // The URL may hold a password: errors name the setting, never the value.
     let options = PgConnectOptions::from_str(url.expose_secret())
         .context("database.url (DATABASE_URL) is not a valid Postgres URL")?;

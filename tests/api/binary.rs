@@ -54,6 +54,21 @@ fn a_malformed_secret_is_refused_without_echoing_it() {
     );
 }
 
+#[test]
+fn a_url_of_another_database_is_refused_naming_the_setting() {
+    let output = stack_sync(
+        &["migrate"],
+        &[("DATABASE_URL", "mysql://root:hunter2@127.0.0.1:3306/app")],
+    )
+    .output()
+    .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("is not a Postgres URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password is not printed");
+}
+
 #[tokio::test]
 async fn migrate_creates_the_schema_and_exits() {
     let db = TestDb::new().await;
