@@ -34,6 +34,8 @@ pub async fn replay(
             svix_id: &stored.svix_id,
             body: &stored.payload,
             replay: true,
+            // It had been created when it was first received.
+            created_by: stored.received_at,
         };
         let processed = mirror.process(message).await?;
         report(&Replayed {

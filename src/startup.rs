@@ -218,17 +218,18 @@ pub fn router(
 ) -> Router {
     // The signature check wraps the POST handler only: other methods answer 405 and unknown
     // paths 404 without reading the body.
-    let signature_check_metrics = signature_check.metrics.clone();
+    let webhook_state = WebhookState {
+        mirror: mirror.clone(),
+        metrics: signature_check.metrics.clone(),
+        tolerance: signature_check.verifier.tolerance(),
+    };
     let verified_webhook = webhooks::receive_webhook
         .layer(from_fn_with_state(signature_check, require_svix_signature));
     let webhook_routes = Router::new()
         .route("/webhooks/stack", post(verified_webhook))
         // The signature middleware enforces webhook.max_body_bytes itself.
         .layer(DefaultBodyLimit::disable())
-        .with_state(WebhookState {
-            mirror: mirror.clone(),
-            metrics: signature_check_metrics,
-        });
+        .with_state(webhook_state);
     let health_routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use time::OffsetDateTime;
 
 use crate::event_time;
 use crate::events::{Envelope, InvalidPayload};
@@ -30,6 +31,10 @@ pub struct Message<'a> {
     pub body: &'a [u8],
     /// Replays re-apply a recorded message and overwrite its recorded outcome.
     pub replay: bool,
+    /// The latest time the message can have been created: it is created before it is sent. A
+    /// source time decoded from the id past it is cut to it, so that a bogus id from the
+    /// future cannot make a row immune to every later update.
+    pub created_by: OffsetDateTime,
 }
 
 /// The mirror messages are applied to: its database, and the feed its changes are announced on.
@@ -52,7 +57,7 @@ async fn process(
     feed_channel: Option<&str>,
     message: Message<'_>,
 ) -> Result<Processed, RetryLater> {
-    let source_time = event_time::source_time(message.svix_id);
+    let source_time = event_time::source_time(message.svix_id).map(|t| t.min(message.created_by));
     // The record of a message that changes nothing; each case fills in type, outcome, error.
     let record_of = UnappliedMessage {
         svix_id: message.svix_id,

@@ -28,6 +28,8 @@ pub struct Receipt {
 pub struct WebhookState {
     pub mirror: Mirror,
     pub metrics: Metrics,
+    /// `webhook.tolerance`: how far Svix's clock may be from ours.
+    pub tolerance: Duration,
 }
 
 /// Applies one webhook. Only reachable through the signature middleware.
@@ -41,6 +43,10 @@ pub async fn receive_webhook(
         svix_id: &webhook.id,
         body: &body,
         replay: false,
+        // Created before Svix signed it, give or take the clocks' distance.
+        created_by: OffsetDateTime::from_unix_timestamp(webhook.timestamp)
+            .unwrap_or(OffsetDateTime::now_utc())
+            + state.tolerance,
     };
     let processed = match state.mirror.process(message).await {
         Ok(processed) => processed,

@@ -95,6 +95,7 @@ pub struct StoredMessage {
     pub svix_id: String,
     pub outcome: Outcome,
     pub payload: Vec<u8>,
+    pub received_at: OffsetDateTime,
 }
 
 /// The ids of the recorded messages matching `selection`, oldest change first.
@@ -123,10 +124,13 @@ pub async fn load_stored(
     db: impl PgExecutor<'_>,
     svix_id: &str,
 ) -> Result<Option<StoredMessage>, sqlx::Error> {
-    sqlx::query_as("select svix_id, outcome, payload from stack.webhook_events where svix_id = $1")
-        .bind(svix_id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(
+        "select svix_id, outcome, payload, received_at from stack.webhook_events
+         where svix_id = $1",
+    )
+    .bind(svix_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Deletes up to `batch_size` messages received more than `days` ago; returns how many.

@@ -247,3 +247,36 @@ async fn ids_without_a_time_are_ordered_by_arrival() {
         "the arrival time stands in for the source time"
     );
 }
+
+#[tokio::test]
+async fn a_message_id_from_the_future_cannot_make_a_row_immune() {
+    let app = TestApp::spawn_with(&[("STACK_SYNC_WEBHOOK__TOLERANCE_SECS", "1")]).await;
+    let user = new_id();
+    let update = |name: &str| {
+        example_with(
+            "user.updated",
+            &[("id", json!(user)), ("display_name", json!(name))],
+        )
+    };
+    let year_2100 = message_id_at(time::macros::datetime!(2100-01-01 0:00 UTC));
+
+    assert_eq!(
+        app.deliver_json(&year_2100, &update("bogus")).await,
+        "applied"
+    );
+    let recorded: OffsetDateTime =
+        sqlx::query_scalar("select source_time from stack.webhook_events where svix_id = $1")
+            .bind(&year_2100)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    // Cut to when it was signed, plus the tolerance: a later real update still applies.
+    let later = message_id_at(OffsetDateTime::now_utc() + Duration::seconds(2));
+    let real = app.deliver_json(&later, &update("real")).await;
+
+    assert!(
+        recorded < OffsetDateTime::now_utc() + Duration::seconds(5),
+        "{recorded}"
+    );
+    assert_eq!(real, "applied");
+}
