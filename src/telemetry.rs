@@ -24,3 +24,41 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
+
+/// Longest text from a request that a log field holds.
+const LOGGED_CHARS: usize = 100;
+
+/// A caller-given text (a message id, an event type) as a log field: at most 100 characters,
+/// with anything but letters, digits and `-_.:` shown as `?`, so that it can neither forge
+/// other fields in text logs nor flood them. Real Svix ids and Stack types pass unchanged.
+pub fn loggable(text: &str) -> String {
+    text.chars()
+        .take(LOGGED_CHARS)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.:".contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_text_cannot_forge_fields_or_flood_the_log() {
+        assert_eq!(
+            loggable("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+            "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+        );
+        assert_eq!(
+            loggable("team_membership.created"),
+            "team_membership.created"
+        );
+        assert_eq!(loggable("m outcome=applied"), "m?outcome?applied");
+        assert_eq!(loggable(&"t".repeat(100_000)).len(), 100);
+    }
+}

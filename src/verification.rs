@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -45,11 +46,19 @@ async fn verify_then_handle(
     next: Next,
 ) -> Result<Response, AppError> {
     let (parts, body) = request.into_parts();
+    // A declared length over the limit is refused at once, without waiting for a body.
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.max_body_bytes as u64) {
+        return Err(AppError::PayloadTooLarge);
+    }
     let bytes = read_limited(body, state.max_body_bytes).await?;
     let webhook = state
         .verifier
         .verify(&parts.headers, &bytes, SystemTime::now())?;
-    tracing::Span::current().record("webhook.id", webhook.id.as_str());
+    tracing::Span::current().record("webhook.id", crate::telemetry::loggable(&webhook.id));
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request.extensions_mut().insert(webhook);
     Ok(next.run(request).await)

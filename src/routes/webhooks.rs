@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::model::Outcome;
 use crate::signature::VerifiedWebhook;
 use crate::sync::{Message, Mirror};
+use crate::telemetry::loggable;
 
 /// The answer body: `{"status": "applied" | "unchanged" | "stale" | "duplicate" | "ignored" |
 /// "failed"}`.
@@ -60,8 +61,8 @@ pub async fn receive_webhook(
     let event_type = processed.event_type.as_deref();
     state.metrics.delivery(event_type, processed.outcome, lag);
     tracing::info!(
-        webhook.id = %webhook.id,
-        webhook.r#type = event_type.unwrap_or("-"),
+        webhook.id = loggable(&webhook.id),
+        webhook.r#type = loggable(event_type.unwrap_or("-")),
         webhook.outcome = processed.outcome.as_str(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "webhook {}",

@@ -228,6 +228,25 @@ async fn serve_mirrors_a_webhook_and_stops_gracefully_on_sigterm() {
 }
 
 #[tokio::test]
+async fn ids_and_types_from_a_request_cannot_forge_or_flood_log_fields() {
+    let db = TestDb::new().await;
+    let mut service = ServeProcess::start(&db, &[]);
+    let body = format!(r#"{{"type":"{}","data":{{}}}}"#, "t".repeat(100_000));
+    let id = "msg_forged outcome=applied";
+    let ts = now();
+    let signature = Signer::default().signature(id, ts, body.as_bytes());
+
+    let response = service.post(id, ts, &signature, &body).await;
+    assert_eq!(response.status(), 200);
+    let event_log = next_log_with(&service.logs, "webhook ignored");
+    service.terminate();
+    service.child.wait().unwrap();
+
+    assert_eq!(event_log["webhook.id"], "msg_forged?outcome?applied");
+    assert_eq!(event_log["webhook.type"].as_str().unwrap().len(), 100);
+}
+
+#[tokio::test]
 async fn serve_migrates_at_start_unless_told_not_to() {
     let db = TestDb::new().await;
     sqlx::raw_sql(

@@ -1,6 +1,8 @@
 //! Requests that are not provably from Svix are refused with 401 (or 413 when too large), and
 //! none of them writes anything.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
@@ -276,5 +278,27 @@ async fn an_id_too_long_to_record_is_refused_with_401() {
     let answer = error_code(app.post(&headers, body).await).await;
 
     assert_eq!(answer, (401, "invalid_header".to_owned()));
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn().await;
+    let address = app.base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = "POST /webhooks/stack HTTP/1.1\r\nhost: test\r\n\
+                content-length: 10737418240\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+
+    // Well before the 10 s request timeout, and with no byte of the body sent.
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut answer)).await;
+    let read = read
+        .expect("an answer without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_nothing_written(&app).await;
 }
