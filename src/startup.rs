@@ -17,8 +17,8 @@ use axum::http::{Request, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -202,12 +202,21 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     // The URL may hold a password: errors name the setting, never the value.
     let options = PgConnectOptions::from_str(url.expose_secret())
         .context("database.url (DATABASE_URL) is not a valid Postgres URL")?;
+    let failed = "connecting to the database given by database.url (DATABASE_URL)";
+    // One plain connection first: the pool retries until its timeout and then reports only
+    // "pool timed out", hiding the cause (connection refused, unknown host, bad password).
+    PgConnection::connect_with(&options)
+        .await
+        .context(failed)?
+        .close()
+        .await
+        .context(failed)?;
     PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .acquire_timeout(settings.database.acquire_timeout)
         .connect_with(options)
         .await
-        .context("connecting to the database given by database.url (DATABASE_URL)")
+        .context(failed)
 }
 
 /// The routes and, in one place, the middleware around them (outermost first).

@@ -157,5 +157,10 @@ fn status_fails_without_a_database() {
     .unwrap();
 
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr_of(&output).contains("connecting to the database"));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("connecting to the database"), "{stderr}");
+    assert!(
+        stderr.to_lowercase().contains("connection refused"),
+        "{stderr}"
+    );
 }
