@@ -177,7 +177,7 @@ fn prepared_updates(events: usize, users: usize, start: OffsetDateTime) -> Vec<P
     user_updates(events, users, start)
         .into_iter()
         .map(|(svix_id, event)| Prepared {
-            change: Change::parse(Kind::User, false, &event["data"]).unwrap(),
+            change: Change::parse(Kind::User, false, event["data"].clone()).unwrap(),
             body: event.to_string(),
             svix_id,
         })

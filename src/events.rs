@@ -59,7 +59,7 @@ impl Envelope {
                 change: None,
             });
         };
-        match Change::parse(kind, removed, &data) {
+        match Change::parse(kind, removed, data) {
             Ok(change) => Ok(Self {
                 event_type,
                 change: Some(change),

@@ -26,25 +26,22 @@ pub type InvalidObject = FieldError;
 impl Change {
     /// Validates `data`, Stack's object for a row of `kind` (a webhook's `data` or an item of
     /// an API listing), as a change that keeps (`removed == false`) or removes that row.
-    pub fn parse(kind: Kind, removed: bool, data: &Value) -> Result<Self, InvalidObject> {
+    /// Takes `data` by value: an upsert keeps it whole as `raw`, without copying it.
+    pub fn parse(kind: Kind, removed: bool, data: Value) -> Result<Self, InvalidObject> {
         if removed {
-            return Ok(Self::Remove(key_of(kind, data)?));
+            return Ok(Self::Remove(key_of(kind, &data)?));
         }
         let fields = match kind {
             Kind::User => USER_FIELDS,
             Kind::Team => TEAM_FIELDS,
-            _ => return Ok(Self::Grant(key_of(kind, data)?)),
+            _ => return Ok(Self::Grant(key_of(kind, &data)?)),
         };
-        let row = Row::validate(fields, data)?;
+        let row = Row::validate(fields, &data)?;
         let key = match kind {
             Kind::User => Key::User(row.id),
             _ => Key::Team(row.id),
         };
-        Ok(Self::Upsert {
-            key,
-            row,
-            data: data.clone(),
-        })
+        Ok(Self::Upsert { key, row, data })
     }
 
     pub fn key(&self) -> &Key {
@@ -130,7 +127,7 @@ mod tests {
     fn links_are_keyed_by_their_ids_and_extra_fields_are_not_read() {
         let data = json!({ "id": "team_admin", "team_id": TEAM_ID, "user_id": USER_ID,
                            "project_id": "not read" });
-        let change = Change::parse(Kind::TeamPermission, false, &data).unwrap();
+        let change = Change::parse(Kind::TeamPermission, false, data).unwrap();
         assert_eq!(
             change.key().to_string(),
             format!("{TEAM_ID}/{USER_ID}/team_admin")
@@ -140,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_deletion_needs_only_the_id() {
-        let change = Change::parse(Kind::User, true, &json!({ "id": USER_ID, "teams": [] }));
+        let change = Change::parse(Kind::User, true, json!({ "id": USER_ID, "teams": [] }));
         assert_eq!(
             change.unwrap(),
             Change::Remove(Key::User(USER_ID.parse().unwrap()))
@@ -150,7 +147,7 @@ mod tests {
     #[test]
     fn a_malformed_link_names_its_field() {
         let data = json!({ "team_id": TEAM_ID, "user_id": "nope" });
-        let err = Change::parse(Kind::TeamMember, false, &data).unwrap_err();
+        let err = Change::parse(Kind::TeamMember, false, data).unwrap_err();
         assert_eq!(err.field, "user_id");
     }
 }

@@ -248,7 +248,7 @@ impl<'a> Run<'a> {
         objects: Vec<Value>,
         fetched_at: OffsetDateTime,
     ) -> Result<(), ReconcileError> {
-        let changes = self.validate(kind, &objects);
+        let changes = self.validate(kind, objects);
         let keys: Vec<String> = changes.iter().map(|c| c.key().to_string()).collect();
         let new: HashSet<String> = store::mark_seen(self.pool, self.run.id, kind, &keys)
             .await?
@@ -279,12 +279,17 @@ impl<'a> Run<'a> {
     }
 
     /// The objects that pass validation, as changes; the others are counted and reported.
-    fn validate(&mut self, kind: Kind, objects: &[Value]) -> Vec<Change> {
+    fn validate(&mut self, kind: Kind, objects: Vec<Value>) -> Vec<Change> {
         let mut changes = Vec::with_capacity(objects.len());
         for object in objects {
+            // Kept apart for the report (a membership by its member): parsing takes the object.
+            let id = object.get("id").or_else(|| object.get("user_id"));
+            let id = id.and_then(Value::as_str).map(str::to_owned);
             match Change::parse(kind, false, object) {
                 Ok(change) => changes.push(change),
-                Err(err) => self.summary.add_invalid(kind, object, &err.to_string()),
+                Err(err) => self
+                    .summary
+                    .add_invalid(kind, id.as_deref(), &err.to_string()),
             }
         }
         changes

@@ -96,8 +96,8 @@ impl Summary {
     }
 
     /// Counts an object of `kind` that failed validation, logs it, and lists the first ones.
-    pub fn add_invalid(&mut self, kind: Kind, object: &Value, error: &str) {
-        let id = object["id"].as_str().unwrap_or("?").to_owned();
+    pub fn add_invalid(&mut self, kind: Kind, id: Option<&str>, error: &str) {
+        let id = id.unwrap_or("?").to_owned();
         let entity = entity_name(kind);
         tracing::warn!(
             reconcile.entity = entity,

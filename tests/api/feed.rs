@@ -164,7 +164,7 @@ async fn a_rolled_back_transaction_announces_nothing() {
     let app = TestApp::spawn_with(&[FEED_ON]).await;
     let mut listener = listen(&app, "stack_sync").await;
     let data = example_with("user.created", &[("id", json!(new_id()))])["data"].clone();
-    let change = Change::parse(Kind::User, false, &data).unwrap();
+    let change = Change::parse(Kind::User, false, data).unwrap();
     let svix_id = message_id();
     let event = EventToApply {
         svix_id: &svix_id,
