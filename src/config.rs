@@ -9,6 +9,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::server::ConnectionLimits;
 use crate::signature::{SecretError, SigningKey};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -60,6 +61,8 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub request_timeout: Duration,
+    /// Time outs, connection cap and shutdown grace of both listeners.
+    pub connections: ConnectionLimits,
 }
 
 #[derive(Debug)]
@@ -179,6 +182,9 @@ struct RawServer {
     host: String,
     port: u16,
     request_timeout_secs: u64,
+    header_read_timeout_secs: u64,
+    max_connections: usize,
+    shutdown_grace_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -346,6 +352,20 @@ impl Raw {
                     self.server.request_timeout_secs,
                     "server.request_timeout_secs",
                 )?,
+                connections: ConnectionLimits {
+                    header_read_timeout: seconds(
+                        self.server.header_read_timeout_secs,
+                        "server.header_read_timeout_secs",
+                    )?,
+                    max_connections: positive(
+                        self.server.max_connections,
+                        "server.max_connections",
+                    )?,
+                    shutdown_grace: seconds(
+                        self.server.shutdown_grace_secs,
+                        "server.shutdown_grace_secs",
+                    )?,
+                },
             },
             database: DatabaseSettings {
                 url: given(self.database.url, |url| url.expose_secret()),

@@ -25,6 +25,8 @@ pub mod retention;
 pub mod routes;
 /// Sample webhook bodies, one per event type.
 pub mod samples;
+/// The HTTP server loop: connection cap, timeouts, graceful shutdown.
+pub mod server;
 /// Svix signature verification, framework-free.
 pub mod signature;
 /// A client for Stack's server REST API.

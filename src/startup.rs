@@ -28,6 +28,7 @@ use crate::config::{FeedSettings, ReconcileSettings, RetentionSettings, ServeNee
 use crate::metrics::{self, Metrics};
 use crate::routes::webhooks::WebhookState;
 use crate::routes::{health, webhooks};
+use crate::server::{self, ConnectionLimits};
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
 use crate::store::schema;
@@ -47,6 +48,7 @@ pub struct Application {
     /// The Prometheus listener, apart from the webhook port.
     metrics_listener: TcpListener,
     metrics: Metrics,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -101,6 +103,7 @@ impl Application {
             feed: settings.feed.clone(),
             metrics_listener,
             metrics,
+            limits: settings.server.connections.clone(),
         })
     }
 
@@ -119,7 +122,8 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight within the grace
+    /// period.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -128,7 +132,12 @@ impl Application {
         let mut background = vec![
             tokio::spawn(retention::run(self.pool.clone(), self.retention)),
             tokio::spawn(metrics::refresh_forever(self.metrics, self.pool.clone())),
-            tokio::spawn(serve_metrics(self.metrics_listener, metrics_router)),
+            tokio::spawn(server::serve(
+                self.metrics_listener,
+                metrics_router,
+                self.limits.clone(),
+                std::future::pending(),
+            )),
         ];
         if let Some((every, api, settings)) = self.reconcile {
             background.push(tokio::spawn(reconcile::run_every(
@@ -139,12 +148,9 @@ impl Application {
                 self.feed.channel.clone(),
             )));
         }
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        server::serve(self.listener, self.router, self.limits, shutdown).await;
         // An interrupted prune batch or reconcile page rolls back; the next run redoes it.
         background.iter().for_each(tokio::task::JoinHandle::abort);
-        served?;
         self.pool.close().await;
         tracing::info!("shut down gracefully");
         Ok(())
@@ -156,13 +162,6 @@ async fn bind_port(host: &str, port: u16) -> anyhow::Result<TcpListener> {
     TcpListener::bind(&address)
         .await
         .with_context(|| format!("binding {address}"))
-}
-
-/// Serves the metrics until aborted at shutdown; an error is logged, never fatal to webhooks.
-async fn serve_metrics(listener: TcpListener, router: Router) {
-    if let Err(err) = axum::serve(listener, router).await {
-        tracing::error!(error = %err, "the metrics listener stopped");
-    }
 }
 
 /// `GET /metrics`, the Prometheus text format, on the metrics listener only.

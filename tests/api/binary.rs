@@ -1,18 +1,12 @@
 //! The real `stack-sync` binary: configuration errors, `migrate`, and `serve` from start to a
 //! graceful stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-use serde_json::Value;
-
 use crate::support::command::{stack_sync, stderr_of};
 use crate::support::fake_stack::{FakeStack, Paging};
 use crate::support::postgres::TestDb;
+use crate::support::serve_process::{ServeProcess, next_log_with, signed};
 use crate::support::signing::{Signer, now};
-use crate::support::{SECRET, example, message_id};
+use crate::support::{SECRET, example};
 
 #[test]
 fn serve_without_a_database_url_fails_with_one_line_naming_it() {
@@ -91,103 +85,6 @@ async fn migrate_creates_the_schema_and_exits() {
     .await
     .unwrap();
     assert_eq!(tables, 9);
-}
-
-/// `stack-sync serve` running as a child process with JSON logs, on a free loopback port.
-struct ServeProcess {
-    child: Child,
-    logs: mpsc::Receiver<Value>,
-    address: String,
-    client: reqwest::Client,
-}
-
-impl ServeProcess {
-    fn start(db: &TestDb, extra: &[(&str, &str)]) -> Self {
-        let mut vars = vec![
-            ("DATABASE_URL", db.url.as_str()),
-            ("STACK_WEBHOOK_SECRET", SECRET),
-            ("PORT", "0"),
-            ("STACK_SYNC_METRICS__PORT", "0"),
-            ("STACK_SYNC_SERVER__HOST", "127.0.0.1"),
-            ("STACK_SYNC_LOG__FORMAT", "json"),
-        ];
-        vars.extend_from_slice(extra);
-        let mut child = stack_sync(&["serve"], &vars)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let logs = log_lines(&mut child);
-        let listening = next_log_with(&logs, "listening");
-        let address = listening["address"].as_str().unwrap().to_owned();
-        Self {
-            child,
-            logs,
-            address,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn post(
-        &self,
-        id: &str,
-        timestamp: i64,
-        signature: &str,
-        body: &str,
-    ) -> reqwest::Response {
-        self.client
-            .post(format!("http://{}/webhooks/stack", self.address))
-            .header("svix-id", id)
-            .header("svix-timestamp", timestamp.to_string())
-            .header("svix-signature", signature)
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn status_of(&self, path: &str) -> u16 {
-        let url = format!("http://{}{path}", self.address);
-        self.client.get(url).send().await.unwrap().status().as_u16()
-    }
-
-    /// Sends SIGTERM, as a container runtime does.
-    fn terminate(&self) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-    }
-}
-
-/// Reads the child's JSON log lines on a thread and forwards them.
-fn log_lines(child: &mut Child) -> mpsc::Receiver<Value> {
-    let logs = child.stderr.take().unwrap();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(logs).lines().map_while(Result::ok) {
-            let parsed = serde_json::from_str(&line).unwrap_or(Value::String(line));
-            if sender.send(parsed).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-fn next_log_with(logs: &mpsc::Receiver<Value>, message: &str) -> Value {
-    loop {
-        let line = logs
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a log line in time");
-        if line["message"] == message {
-            return line;
-        }
-    }
-}
-
-fn signed(body: &str) -> (String, i64, String) {
-    let (id, ts) = (message_id(), now());
-    let signature = Signer::default().signature(&id, ts, body.as_bytes());
-    (id, ts, signature)
 }
 
 #[tokio::test]

@@ -142,7 +142,7 @@ async fn shutdown_finishes_the_request_in_flight() {
     assert!(refused.is_err(), "no new connections after shutdown");
 }
 
-async fn wait_until_a_statement_waits_on_a_lock(app: &TestApp) {
+pub(crate) async fn wait_until_a_statement_waits_on_a_lock(app: &TestApp) {
     for _ in 0..500 {
         let waiting: i64 = sqlx::query_scalar(
             "select count(*) from pg_stat_activity

@@ -2,6 +2,7 @@
 //! requests signed as Svix signs them.
 
 mod binary;
+mod connections;
 mod convergence;
 mod delivery;
 mod failures;

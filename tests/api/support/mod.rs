@@ -5,6 +5,7 @@ pub mod command;
 pub mod fake_stack;
 pub mod payloads;
 pub mod postgres;
+pub mod serve_process;
 pub mod signing;
 pub mod stack_model;
 
