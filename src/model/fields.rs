@@ -172,14 +172,25 @@ fn column_value(field_type: FieldType, value: &Value) -> Result<Option<Value>, S
         FieldType::Uuid => typed(Uuid::deserialize(value).map(|id| Value::from(id.to_string())))?,
         FieldType::Text => typed(String::deserialize(value).map(Value::from))?,
         FieldType::Boolean => typed(bool::deserialize(value).map(Value::from))?,
-        FieldType::Millis => {
-            let millis = i64::deserialize(value).map_err(|err| err.to_string())?;
-            Value::from(millis_to_rfc3339(millis)?)
-        }
+        FieldType::Millis => Value::from(millis_to_rfc3339(whole_millis(value)?)?),
         FieldType::Json => value.clone(),
         FieldType::JsonArray => typed(Vec::<Value>::deserialize(value).map(Value::from))?,
     };
     Ok(Some(column))
+}
+
+/// A count of milliseconds: a JSON integer that fits an i64.
+fn whole_millis(value: &Value) -> Result<i64, String> {
+    // Numbers keep their text (serde_json's arbitrary_precision), so the check is explicit.
+    match value {
+        Value::Number(number) => number
+            .as_i64()
+            .ok_or_else(|| format!("expected i64 milliseconds, found {number}")),
+        other => Err(format!(
+            "expected i64 milliseconds, found {}",
+            kind_of(other)
+        )),
+    }
 }
 
 fn millis_to_rfc3339(millis: i64) -> Result<String, String> {

@@ -421,3 +421,37 @@ async fn stack_test_and_unknown_types_are_recorded_as_ignored() {
         assert_eq!(app.count(table).await, 0, "{table}");
     }
 }
+
+#[tokio::test]
+async fn numbers_are_kept_as_stack_sent_them() {
+    let app = TestApp::spawn().await;
+    // Written as text: no JSON library on the way may round them before the service sees them.
+    let numbers = r#"{"big": 123456789012345678901234567890, "precise": 0.1000000000000000055511151231257827, "huge": 1e400, "scaled": 1.50}"#;
+    let mut event = example("user.created");
+    event["data"]["client_metadata"] = json!("NUMBERS");
+    event["data"]["extra_count"] = json!("EXTRA");
+    let body = event
+        .to_string()
+        .replace(r#""NUMBERS""#, numbers)
+        .replace(r#""EXTRA""#, "98765432109876543210");
+    let id = crate::support::message_id();
+
+    let response = app.deliver(&id, body.as_bytes()).await;
+
+    assert_eq!(response.status(), 200);
+    // jsonb compares numbers by value, at Postgres's numeric precision (thousands of digits).
+    let (metadata_kept, extra_kept, scale): (bool, bool, String) = sqlx::query_as(
+        "select client_metadata = $1::jsonb,
+                raw -> 'extra_count' = '98765432109876543210'::jsonb,
+                client_metadata ->> 'scaled'
+         from stack.users where svix_id = $2",
+    )
+    .bind(numbers)
+    .bind(&id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(metadata_kept, "client_metadata altered");
+    assert!(extra_kept, "an unknown field's number altered in raw");
+    assert_eq!(scale, "1.50", "trailing zeros are part of what was sent");
+}
