@@ -4,7 +4,7 @@
 //! one definition to read and change; their history is git's.
 
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::{Executor, PgPool};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 /// The schema migrations, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -43,11 +43,45 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
     "write_user",
 ];
 
+/// The search path functions run with, whoever calls them: nothing a caller's schemas hold can
+/// stand in for a built-in. Every other name in a body is qualified.
+const FUNCTION_SEARCH_PATH: &str = "pg_catalog, pg_temp";
+
 /// Applies pending migrations, then replaces every function of `stack_sync` with the
 /// definitions this binary carries, in one transaction.
 pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
-    MIGRATOR.run(pool).await?;
+    let mut connection = migration_connection(pool).await?;
+    MIGRATOR.run(&mut connection).await?;
+    connection.close().await?;
     replace_functions(pool).await.map_err(MigrateError::Execute)
+}
+
+/// The table where sqlx records applied migrations, qualified, if there is one yet.
+pub async fn migrations_table(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select coalesce(to_regclass('stack_sync._sqlx_migrations'),
+                         to_regclass('_sqlx_migrations'))::text",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// A connection for sqlx's migrator, which names its table without a schema. A new install keeps
+/// it in `stack_sync`, so that the service needs no right on `public` (which Postgres 15 gives
+/// only to the database owner); an install that already has it on the default search path
+/// (every install made before this rule, usually in `public`) keeps it there.
+async fn migration_connection(pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
+    let options = pool.connect_options().as_ref().clone();
+    let on_default_path: bool =
+        sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
+            .fetch_one(pool)
+            .await?;
+    if on_default_path {
+        return PgConnection::connect_with(&options).await;
+    }
+    pool.execute("create schema if not exists stack_sync")
+        .await?;
+    PgConnection::connect_with(&options.options([("search_path", "stack_sync")])).await
 }
 
 async fn replace_functions(pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -74,6 +108,24 @@ async fn replace_functions(pool: &PgPool) -> Result<(), sqlx::Error> {
     for (_, definition) in FUNCTIONS {
         sqlx::raw_sql(definition).execute(&mut *tx).await?;
     }
+    // Functions are executable by PUBLIC unless revoked: only the owner (stack-sync's role)
+    // needs them, and an app reading `stack.*` needs none.
+    tx.execute(
+        format!(
+            "do $$
+             declare
+                 f regprocedure;
+             begin
+                 for f in select oid from pg_proc where pronamespace = 'stack_sync'::regnamespace loop
+                     execute format('alter function %s set search_path = {FUNCTION_SEARCH_PATH}', f);
+                     execute format('revoke execute on function %s from public', f);
+                 end loop;
+             end;
+             $$"
+        )
+        .as_str(),
+    )
+    .await?;
     tx.commit().await
 }
 

@@ -3,9 +3,11 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::PgExecutor;
 use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
+
+use super::schema;
 
 /// Messages recorded as failed and not replayed since.
 pub async fn failed_waiting(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
@@ -114,9 +116,15 @@ pub struct Schema {
     pub row_counts: Json<Value>,
 }
 
-pub async fn schema(db: impl PgExecutor<'_>) -> Result<Schema, sqlx::Error> {
-    sqlx::query_as(
-        "select (select max(version) from _sqlx_migrations where success) as migration_version,
+pub async fn schema(db: &PgPool) -> Result<Schema, sqlx::Error> {
+    let table = schema::migrations_table(db).await?;
+    // A name Postgres itself resolved, so safe to place in the statement.
+    let version = match table {
+        Some(table) => format!("(select max(version) from {table} where success)"),
+        None => "null::bigint".to_owned(),
+    };
+    sqlx::query_as(&format!(
+        "select {version} as migration_version,
                 jsonb_build_object(
                     'users', (select count(*) from stack.users),
                     'teams', (select count(*) from stack.teams),
@@ -126,8 +134,8 @@ pub async fn schema(db: impl PgExecutor<'_>) -> Result<Schema, sqlx::Error> {
                     'webhook_events', (select count(*) from stack.webhook_events),
                     'deleted_users', (select count(*) from stack.deleted_users),
                     'deleted_teams', (select count(*) from stack.deleted_teams)
-                ) as row_counts",
-    )
+                ) as row_counts"
+    ))
     .fetch_one(db)
     .await
 }

@@ -25,7 +25,17 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A new database with the schema migrated.
     pub async fn new() -> Self {
+        let db = Self::empty().await;
+        schema::migrate(&db.pool)
+            .await
+            .expect("migrating the test database");
+        db
+    }
+
+    /// A new database with nothing in it, as a first deployment finds it.
+    pub async fn empty() -> Self {
         let server = server_url();
         let name = format!("stack_sync_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(server).await.expect(INSTALL_HINT);
@@ -41,9 +51,6 @@ impl TestDb {
             .connect(&url)
             .await
             .expect("connecting to the test database");
-        schema::migrate(&pool)
-            .await
-            .expect("migrating the test database");
         Self { pool, url, name }
     }
 }

@@ -23,7 +23,12 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     pub fn start(db: &TestDb, extra: &[(&str, &str)]) -> Self {
-        Self::spawn(stack_sync(&["serve"], &serve_vars(db, extra)))
+        Self::start_with_url(&db.url, extra)
+    }
+
+    /// As [`start`](Self::start), connecting with `database_url` (another role, say).
+    pub fn start_with_url(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        Self::spawn(stack_sync(&["serve"], &serve_vars(database_url, extra)))
     }
 
     /// As [`start`](Self::start), with the process allowed only `open_files` file descriptors
@@ -41,7 +46,7 @@ impl ServeProcess {
             ])
             .arg(env!("CARGO_BIN_EXE_stack-sync"))
             .env_clear()
-            .envs(serve_vars(db, extra));
+            .envs(serve_vars(&db.url, extra));
         Self::spawn(command)
     }
 
@@ -98,9 +103,9 @@ impl Drop for ServeProcess {
 }
 
 /// The settings every test service runs with, then `extra`.
-fn serve_vars<'a>(db: &'a TestDb, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+fn serve_vars<'a>(database_url: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut vars = vec![
-        ("DATABASE_URL", db.url.as_str()),
+        ("DATABASE_URL", database_url),
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("PORT", "0"),
         ("STACK_SYNC_METRICS__PORT", "0"),
