@@ -8,6 +8,7 @@ mod delivery;
 mod failures;
 mod feed;
 mod healthcheck;
+mod hostile_inputs;
 mod least_privilege;
 mod mirror;
 mod operations;
