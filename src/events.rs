@@ -40,8 +40,15 @@ struct RawEnvelope {
 impl Envelope {
     /// Parses a webhook body. Fails only for bodies that no retry could make usable.
     pub fn parse(body: &[u8]) -> Result<Self, InvalidPayload> {
+        // Checked first: serde_json skips the fields it ignores without checking their UTF-8, so
+        // a body with bad bytes in an unknown field would pass, and could not be read back as
+        // text from `stack.webhook_events.payload`. Found by fuzzing (see RELIABILITY.md).
+        let text = std::str::from_utf8(body).map_err(|err| InvalidPayload {
+            event_type: None,
+            message: format!("body is not UTF-8: {err}"),
+        })?;
         let RawEnvelope { event_type, data } =
-            serde_json::from_slice(body).map_err(|err| InvalidPayload {
+            serde_json::from_str(text).map_err(|err| InvalidPayload {
                 event_type: None,
                 message: format!("body is not a Stack webhook envelope: {err}"),
             })?;
@@ -100,6 +107,15 @@ mod tests {
             .unwrap()
             .to_string()
             .into_bytes()
+    }
+
+    #[test]
+    fn bad_utf8_in_a_field_nobody_reads_is_still_refused() {
+        let body = b"{\"type\": \"user.exploded\", \"unread\": \"\x96\"}";
+
+        let err = Envelope::parse(body).unwrap_err();
+
+        assert!(err.message.contains("not UTF-8"), "{err}");
     }
 
     /// The kind of change and of row an event parsed to, e.g. `("Grant", Kind::TeamMember)`.

@@ -357,6 +357,11 @@ fn body_cases() -> Vec<Case> {
             FAILED,
         ),
         Case::signed(
+            "bad UTF-8 in a field nobody reads",
+            b"{\"type\":\"user.exploded\",\"unread\":\"\x96\"}".to_vec(),
+            FAILED,
+        ),
+        Case::signed(
             "body with a UTF-8 BOM",
             [b"\xef\xbb\xbf".as_slice(), user.as_bytes()].concat(),
             FAILED,
