@@ -6,6 +6,7 @@ mod connections;
 mod convergence;
 mod delivery;
 mod failures;
+mod faults;
 mod feed;
 mod healthcheck;
 mod hostile_inputs;

@@ -96,19 +96,7 @@ fn throwaway_cluster() -> String {
     let port_file = dir.join("port");
     let as_user = cluster_user();
     if !data.join("PG_VERSION").exists() {
-        if let Some(user) = &as_user {
-            run(Command::new("chown").arg("-R").arg(user).arg(&dir));
-        }
-        let mut initdb = command(&bin.join("initdb"), &as_user);
-        run(initdb
-            .args([
-                "--auth=trust",
-                "--username=postgres",
-                "--no-sync",
-                "--encoding=UTF8",
-                "-D",
-            ])
-            .arg(&data));
+        init_cluster(&bin, &dir, &as_user);
     }
     let running = command(&bin.join("pg_ctl"), &as_user)
         .arg("status")
@@ -118,21 +106,108 @@ fn throwaway_cluster() -> String {
         .is_ok_and(|out| out.status.success());
     if !running {
         let port = free_port();
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        );
-        run(command(&bin.join("pg_ctl"), &as_user)
-            .args(["start", "-w", "-D"])
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.join("server.log"))
-            .arg("-o")
-            .arg(options));
+        start_cluster(&bin, &dir, port, &as_user, false);
         fs::write(&port_file, port.to_string()).expect("writing the cluster's port");
     }
     let port = fs::read_to_string(&port_file).expect("reading the cluster's port");
     format!("postgres://postgres@127.0.0.1:{}/postgres", port.trim())
+}
+
+/// `initdb` of a trusting, UTF-8 cluster in `dir/data`, owned by `as_user`.
+fn init_cluster(bin: &Path, dir: &Path, as_user: &Option<String>) {
+    if let Some(user) = as_user {
+        run(Command::new("chown").arg("-R").arg(user).arg(dir));
+    }
+    let mut initdb = command(&bin.join("initdb"), as_user);
+    run(initdb
+        .args([
+            "--auth=trust",
+            "--username=postgres",
+            "--no-sync",
+            "--encoding=UTF8",
+            "-D",
+        ])
+        .arg(dir.join("data")));
+}
+
+/// Starts the cluster in `dir/data` on loopback `port`, tuned for tests, and waits until it
+/// accepts connections. Without fsync, data survives a server crash but not a machine crash;
+/// `synchronous_commit` says whether a commit is acknowledged only once its WAL is written,
+/// which a test that crashes the server needs, as production has it.
+fn start_cluster(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    as_user: &Option<String>,
+    synchronous_commit: bool,
+) {
+    let synchronous_commit = if synchronous_commit { "on" } else { "off" };
+    let options = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off \
+         -c synchronous_commit={synchronous_commit} -c full_page_writes=off \
+         -c max_connections=200"
+    );
+    run(command(&bin.join("pg_ctl"), as_user)
+        .args(["start", "-w", "-D"])
+        .arg(dir.join("data"))
+        .arg("-l")
+        .arg(dir.join("server.log"))
+        .arg("-o")
+        .arg(options));
+}
+
+/// A cluster of a test's own, which it may stop hard and start again (same port, same data) to
+/// play a database outage. Removed when dropped.
+pub struct PrivateCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    as_user: Option<String>,
+    pub port: u16,
+}
+
+impl PrivateCluster {
+    pub fn start() -> Self {
+        let bin = server_binaries().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cluster-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir_all(&dir).expect("creating the cluster's directory");
+        let cluster = Self {
+            bin,
+            dir,
+            as_user: cluster_user(),
+            port: free_port(),
+        };
+        init_cluster(&cluster.bin, &cluster.dir, &cluster.as_user);
+        cluster.resume();
+        cluster
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Kills the server as a crash or a lost host would: no checkpoint, connections cut.
+    pub fn stop_hard(&self) {
+        run(command(&self.bin.join("pg_ctl"), &self.as_user)
+            .args(["stop", "-m", "immediate", "-D"])
+            .arg(self.dir.join("data")));
+    }
+
+    /// Starts it again after [`stop_hard`](Self::stop_hard); it recovers from its WAL.
+    pub fn resume(&self) {
+        start_cluster(&self.bin, &self.dir, self.port, &self.as_user, true);
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = command(&self.bin.join("pg_ctl"), &self.as_user)
+            .args(["stop", "-m", "immediate", "-D"])
+            .arg(self.dir.join("data"))
+            .output();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Where `initdb` and `pg_ctl` are: on the PATH, or in Debian's versioned directories.
