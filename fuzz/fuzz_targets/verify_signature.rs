@@ -24,7 +24,10 @@ fuzz_target!(|input: &[u8]| {
     match split_headers(input) {
         Some((fields, body)) => {
             let mut headers = HeaderMap::new();
-            for (name, value) in ["svix-id", "svix-timestamp", "svix-signature"].iter().zip(fields) {
+            for (name, value) in ["svix-id", "svix-timestamp", "svix-signature"]
+                .iter()
+                .zip(fields)
+            {
                 if let Ok(value) = HeaderValue::from_bytes(value) {
                     headers.insert(*name, value);
                 }
@@ -34,10 +37,16 @@ fuzz_target!(|input: &[u8]| {
         }
         None => {
             let signed = headers(ID, timestamp, &key.signature_header(ID, timestamp, input));
-            assert!(verifier.verify(&signed, input, now).is_ok(), "a signed body was refused");
+            assert!(
+                verifier.verify(&signed, input, now).is_ok(),
+                "a signed body was refused"
+            );
             if let Some((first, rest)) = input.split_first() {
                 let changed = [&[first ^ 1], rest].concat();
-                assert!(verifier.verify(&signed, &changed, now).is_err(), "a changed body verified");
+                assert!(
+                    verifier.verify(&signed, &changed, now).is_err(),
+                    "a changed body verified"
+                );
             }
         }
     }
@@ -48,7 +57,14 @@ fn split_headers(input: &[u8]) -> Option<([&[u8]; 3], &[u8])> {
     let blank = input.windows(2).position(|pair| pair == b"\n\n")?;
     let (head, body) = (&input[..blank], &input[blank + 2..]);
     let mut fields = head.splitn(3, |byte| *byte == b'\n');
-    Some(([fields.next()?, fields.next().unwrap_or_default(), fields.next().unwrap_or_default()], body))
+    Some((
+        [
+            fields.next()?,
+            fields.next().unwrap_or_default(),
+            fields.next().unwrap_or_default(),
+        ],
+        body,
+    ))
 }
 
 fn headers(id: &str, timestamp: i64, signature: &str) -> HeaderMap {
