@@ -45,7 +45,7 @@ impl Envelope {
         // text from `stack.webhook_events.payload`. Found by fuzzing (see RELIABILITY.md).
         let text = std::str::from_utf8(body).map_err(|err| InvalidPayload {
             event_type: None,
-            message: format!("body is not UTF-8: {err}"),
+            message: format!("body is not a Stack webhook envelope: not UTF-8 ({err})"),
         })?;
         let RawEnvelope { event_type, data } =
             serde_json::from_str(text).map_err(|err| InvalidPayload {
