@@ -109,6 +109,8 @@ pub struct StackApiSettings {
     pub api_url: String,
     pub request_attempts: u32,
     pub retry_base: Duration,
+    /// Requests in flight at once, across the whole run.
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +225,7 @@ struct RawReconcile {
     interval_secs: Option<Limit>,
     request_attempts: u32,
     retry_base_ms: u64,
+    concurrency: usize,
 }
 
 /// A number, or a word that turns the limit off (`"forever"`, `"off"`).
@@ -490,6 +493,7 @@ fn check_stack(
             api_url: stack.api_url.trim_end_matches('/').to_owned(),
             request_attempts: positive(reconcile.request_attempts, "reconcile.request_attempts")?,
             retry_base: Duration::from_millis(reconcile.retry_base_ms),
+            concurrency: positive(reconcile.concurrency, "reconcile.concurrency")?,
         })),
         (None, None) => Ok(None),
         (None, Some(_)) => Err(SettingsError::MissingStackApi(

@@ -4,16 +4,18 @@
 //! wins and nothing deleted comes back. Rows Stack no longer lists are confirmed gone one by one
 //! before they are deleted, and a run that would delete too much stops instead.
 
+mod fetch;
 mod pager;
 mod summary;
 mod sweep;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 
 pub use summary::{Counts, InvalidItem, Summary};
 
@@ -21,10 +23,17 @@ use crate::config::ReconcileSettings;
 use crate::model::{Change, Kind};
 use crate::stack_api::{ApiError, StackApi};
 use crate::store::reconcile as store;
+use fetch::{Batch, Fetcher};
 use pager::{Page, Pager, PagingError};
 
 /// Rows read from the database at a time while walking teams and deletion candidates.
 const BATCH: i64 = 500;
+
+/// Fetched batches waiting for the writer; with at most a page each, this bounds memory.
+const WAITING_BATCHES: usize = 16;
+
+/// The writer merges waiting batches of one kind up to this many objects per transaction.
+const OBJECTS_PER_WRITE: usize = 1000;
 
 /// Why a run did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -128,11 +137,14 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     async fn all_phases(&mut self) -> Result<(), ReconcileError> {
         self.fetch_teams().await?;
-        let users = self.user_pager(None);
-        self.apply_pages(Kind::User, users, None, |items| items)
-            .await?;
-        self.fetch_team_links().await?;
-        self.fetch_project_permissions().await?;
+        let fetcher = Fetcher {
+            api: self.api,
+            pool: self.pool,
+            run_id: self.run.id,
+            page_size: self.settings.page_size,
+        };
+        let (batches, fetched) = mpsc::channel(WAITING_BATCHES);
+        tokio::try_join!(fetcher.users_and_links(batches), self.write(fetched))?;
         for kind in [
             Kind::User,
             Kind::Team,
@@ -141,6 +153,37 @@ impl<'a> Run<'a> {
             Kind::ProjectPermission,
         ] {
             self.sweep(kind).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies batches as they are fetched, merging those waiting of one kind.
+    async fn write(&mut self, mut fetched: mpsc::Receiver<Batch>) -> Result<(), ReconcileError> {
+        let mut progress: HashMap<Kind, usize> = HashMap::new();
+        let mut next = fetched.recv().await;
+        while let Some(mut batch) = next.take() {
+            while batch.objects.len() < OBJECTS_PER_WRITE {
+                match fetched.try_recv() {
+                    Ok(more) if more.kind == batch.kind => batch.absorb(more),
+                    Ok(other) => {
+                        next = Some(other);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let count = progress.entry(batch.kind).or_default();
+            *count += batch.objects.len();
+            let (kind, count) = (batch.kind, *count);
+            self.apply(kind, batch.objects, batch.fetched_at).await?;
+            tracing::info!(
+                reconcile.entity = summary::entity_name(kind),
+                fetched = count,
+                "reconcile progress"
+            );
+            if next.is_none() {
+                next = fetched.recv().await;
+            }
         }
         Ok(())
     }
@@ -157,59 +200,6 @@ impl<'a> Run<'a> {
         };
         self.apply_pages(Kind::Team, pager, first, |items| items)
             .await
-    }
-
-    /// Members (paged as users of the team) and team permissions, team by team.
-    async fn fetch_team_links(&mut self) -> Result<(), ReconcileError> {
-        let mut after = None;
-        loop {
-            let teams = store::teams_seen_after(self.pool, self.run.id, after, BATCH).await?;
-            let Some(&last) = teams.last() else {
-                return Ok(());
-            };
-            after = Some(last);
-            for team in teams {
-                let team = team.to_string();
-                let members = self.user_pager(Some(&team));
-                let as_memberships = |users: Vec<Value>| memberships(&team, users);
-                self.apply_pages(Kind::TeamMember, members, None, as_memberships)
-                    .await?;
-                let query = [("team_id", team.as_str())];
-                self.fetch_list(Kind::TeamPermission, "/team-permissions", &query)
-                    .await?;
-            }
-        }
-    }
-
-    async fn fetch_project_permissions(&mut self) -> Result<(), ReconcileError> {
-        self.fetch_list(Kind::ProjectPermission, "/project-permissions", &[])
-            .await
-    }
-
-    /// An unpaginated list endpoint, applied as one page.
-    async fn fetch_list(
-        &mut self,
-        kind: Kind,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<(), ReconcileError> {
-        let fetched_at = OffsetDateTime::now_utc();
-        if let Some(list) = self.api.list(path, query).await? {
-            self.apply(kind, list.items, fetched_at).await?;
-        }
-        Ok(())
-    }
-
-    fn user_pager(&self, team_id: Option<&str>) -> Pager<'a> {
-        // Webhooks cover anonymous and restricted users too, so the listing must.
-        let mut query = vec![
-            ("include_anonymous", "true".to_owned()),
-            ("limit", self.page_size()),
-        ];
-        if let Some(team_id) = team_id {
-            query.push(("team_id", team_id.to_owned()));
-        }
-        Pager::new(self.api, "/users", query)
     }
 
     /// Applies `first` (if given) and every following page, one page at a time.
@@ -298,11 +288,4 @@ impl<'a> Run<'a> {
     fn page_size(&self) -> String {
         self.settings.page_size.to_string()
     }
-}
-
-fn memberships(team_id: &str, users: Vec<Value>) -> Vec<Value> {
-    users
-        .iter()
-        .map(|user| json!({ "team_id": team_id, "user_id": user["id"] }))
-        .collect()
 }

@@ -1,7 +1,11 @@
 //! A client for Stack's server REST API (`/api/v1`; the facts it relies on are in `docs/stack.md`)
-//! as `reconcile` needs it: server-key authentication, retries with back-off on 429, 5xx and
-//! network errors (honouring `Retry-After`), and errors that say what to fix.
+//! as `reconcile` needs it: server-key authentication, a bound on requests in flight, retries
+//! with back-off on 429, 5xx and network errors (honouring `Retry-After`, and pausing every
+//! request, not just the one), and errors that say what to fix.
 
+mod limiter;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -11,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::StackApiSettings;
+use limiter::Limiter;
 
 /// Longest wait between attempts, whatever Stack asks for.
 const MAX_WAIT: Duration = Duration::from_secs(300);
@@ -60,13 +65,15 @@ impl ListPage {
     }
 }
 
-/// Stack's server API for one project.
+/// Stack's server API for one project. Clones share one limiter.
 #[derive(Debug, Clone)]
 pub struct StackApi {
     http: reqwest::Client,
     base_url: String,
     attempts: u32,
     retry_base: Duration,
+    limiter: Arc<Limiter>,
+    concurrency: usize,
 }
 
 impl StackApi {
@@ -91,6 +98,8 @@ impl StackApi {
             base_url: format!("{}/api/v1", settings.api_url),
             attempts: settings.request_attempts,
             retry_base: settings.retry_base,
+            limiter: Arc::new(Limiter::new(settings.concurrency)),
+            concurrency: settings.concurrency,
         })
     }
 
@@ -99,7 +108,10 @@ impl StackApi {
         let url = format!("{}{path}", self.base_url);
         let mut last = String::new();
         for attempt in 1..=self.attempts {
-            let wait = match self.http.get(&url).query(query).send().await {
+            let turn = self.limiter.turn().await;
+            let answer = self.http.get(&url).query(query).send().await;
+            drop(turn);
+            let wait = match answer {
                 Err(err) => {
                     last = format!("a network error: {err}");
                     self.backoff(attempt)
@@ -118,9 +130,9 @@ impl StackApi {
                     path,
                     attempt,
                     wait_ms = wait.as_millis() as u64,
-                    "{last} from Stack; retrying"
+                    "{last} from Stack; pausing every request, then retrying"
                 );
-                tokio::time::sleep(wait).await;
+                self.limiter.pause_all(wait);
             }
         }
         let attempts = self.attempts;
@@ -146,6 +158,11 @@ impl StackApi {
                 path: path.to_owned(),
                 message: err.to_string(),
             })
+    }
+
+    /// Requests this client lets be in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

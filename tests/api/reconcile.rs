@@ -505,19 +505,22 @@ async fn ten_thousand_users_are_streamed_page_by_page() {
         &app,
         &stack,
         false,
-        &[("STACK_SYNC_RECONCILE__PAGE_SIZE", "500")],
+        &[("STACK_SYNC_RECONCILE__PAGE_SIZE", "100")],
     )
     .await
     .unwrap();
 
     assert_eq!(summary.users.created, 10_000);
     let seen = stack.project().mirrored_at_each_page.clone();
-    assert_eq!(seen.len(), 20, "20 pages of 500");
+    assert_eq!(seen.len(), 100, "100 pages of 100");
+    // Fetching runs ahead of writing by at most the waiting batches (16), the page the fetcher
+    // holds and the one being written: memory holds a few pages, never the project.
+    let most_ahead = 18;
     for (page, mirrored) in seen.iter().enumerate() {
-        assert_eq!(
-            *mirrored,
-            500 * page as i64,
-            "page {page} was requested after the earlier ones were written"
+        let written_pages = usize::try_from(*mirrored).unwrap() / 100;
+        assert!(
+            page <= written_pages + most_ahead,
+            "page {page} was requested with only {written_pages} written"
         );
     }
 }
