@@ -2,6 +2,12 @@
 -- webhooks. The arrays are parallel, one element per row, as change_mirror takes them. Returns
 -- one row per element, in order: its outcome, and whether the mirror held the row before.
 -- Changed rows are announced on p_feed_channel, as apply_event does.
+--
+-- An object the mirror already holds exactly is 'unchanged' without passing the guards: its
+-- version is not advanced either, so a run that finds nothing changed writes nothing. Not
+-- advancing cannot let an older state back in for long: a webhook older than this fetch but
+-- newer than the row's version describes a change that Stack has since undone, and the undoing
+-- change is newer still, so it wins when its own webhook arrives (or the next run sees it).
 create or replace function stack_sync.reconcile_apply(
     p_run_id bigint, p_kind text, p_user_ids uuid[], p_team_ids uuid[], p_permission_ids text[],
     p_rows jsonb[], p_raws jsonb[], p_time timestamptz, p_feed_channel text
@@ -19,10 +25,16 @@ begin
             as item (user_id, team_id, permission_id, row_data, raw_data)
     loop
         existed := stack_sync.mirrored(p_kind, v_item.user_id, v_item.team_id, v_item.permission_id);
-        outcome := stack_sync.change_mirror(
-            p_kind, false, v_item.user_id, v_item.team_id, v_item.permission_id,
-            v_item.row_data, v_item.raw_data, p_time, 'reconcile:' || p_run_id
-        );
+        if existed and stack_sync.holds(
+            p_kind, v_item.user_id, v_item.team_id, v_item.permission_id, v_item.raw_data
+        ) then
+            outcome := 'unchanged';
+        else
+            outcome := stack_sync.change_mirror(
+                p_kind, false, v_item.user_id, v_item.team_id, v_item.permission_id,
+                v_item.row_data, v_item.raw_data, p_time, 'reconcile:' || p_run_id
+            );
+        end if;
         return next;
     end loop;
 end;

@@ -30,6 +30,7 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
     "delete_permissions_granted_before",
     "delete_team",
     "delete_user",
+    "holds",
     "insert_link",
     "is_deleted",
     "key_of",

@@ -550,3 +550,45 @@ async fn serve_reconciles_on_a_schedule() {
     assert_eq!(finished.as_deref(), Some("succeeded"));
     assert_eq!(mirror_state(&app.db.pool).await, stack.state());
 }
+
+/// Every row of the mirror and of the versions, with the transaction that last wrote it.
+async fn row_versions(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "select t || ':' || x from (
+             select 'users' as t, xmin::text as x, id::text as k from stack.users
+             union all select 'teams', xmin::text, id::text from stack.teams
+             union all select 'team_members', xmin::text, team_id || '/' || user_id from stack.team_members
+             union all select 'team_permissions', xmin::text, team_id || '/' || user_id || '/' || permission_id from stack.team_permissions
+             union all select 'project_permissions', xmin::text, user_id || '/' || permission_id from stack.project_permissions
+             union all select 'versions', xmin::text, kind || '/' || key from stack_sync.versions
+         ) rows order by t, k",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_run_that_finds_nothing_changed_writes_no_row_and_no_version() {
+    let app = TestApp::spawn().await;
+    let stack = small_project(Paging::CursorExcluded).await;
+    run(&app, &stack, false, &[]).await.unwrap();
+    let before = row_versions(&app.db.pool).await;
+
+    let summary = run(&app, &stack, false, &[]).await.unwrap();
+
+    assert_eq!(row_versions(&app.db.pool).await, before);
+    assert!(before.len() >= 14, "rows and their versions: {before:?}");
+    let total = |counts: &stack_sync::reconcile::Counts| {
+        counts.created + counts.updated + counts.deleted + counts.stale
+    };
+    for counts in [
+        &summary.users,
+        &summary.teams,
+        &summary.memberships,
+        &summary.team_permissions,
+        &summary.project_permissions,
+    ] {
+        assert_eq!(total(counts), 0, "{summary:?}");
+    }
+}
