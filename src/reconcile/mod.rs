@@ -32,8 +32,12 @@ const BATCH: i64 = 500;
 /// Fetched batches waiting for the writer; with at most a page each, this bounds memory.
 const WAITING_BATCHES: usize = 16;
 
-/// The writer merges waiting batches of one kind up to this many objects per transaction.
-const OBJECTS_PER_WRITE: usize = 1000;
+/// Objects per write transaction: the writer merges waiting batches of one kind up to this, and
+/// splits larger ones (a whole permission list). Each object takes one or two advisory locks
+/// until its transaction ends, and Postgres's lock table holds only
+/// `max_locks_per_transaction` (64) times `max_connections` (100) by default: a list of 20,000
+/// grants in one transaction failed with "out of shared memory".
+const OBJECTS_PER_WRITE: usize = 250;
 
 /// Why a run did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +179,12 @@ impl<'a> Run<'a> {
             let count = progress.entry(batch.kind).or_default();
             *count += batch.objects.len();
             let (kind, count) = (batch.kind, *count);
-            self.apply(kind, batch.objects, batch.fetched_at).await?;
+            let mut objects = batch.objects;
+            while !objects.is_empty() {
+                let rest = objects.split_off(objects.len().min(OBJECTS_PER_WRITE));
+                self.apply(kind, objects, batch.fetched_at).await?;
+                objects = rest;
+            }
             tracing::info!(
                 reconcile.entity = summary::entity_name(kind),
                 fetched = count,
