@@ -1,12 +1,15 @@
-//! Pruning of old `stack.webhook_events` rows, in small batches, in the background of `serve`.
+//! Pruning of old `stack.webhook_events` rows, and of the versions of links removed as long ago,
+//! in small batches, in the background of `serve`.
 //!
 //! The window must outlast Svix's retry schedule (about 28 hours) so that a retry still finds
 //! its message recorded; even past it, a late message cannot undo newer state, because the
-//! mirror's versions and tombstones (`stack_sync.versions`) are kept.
+//! mirror's versions of live rows and the user and team tombstones (`stack_sync.versions`) are
+//! kept.
 
 use sqlx::PgPool;
 
 use crate::config::RetentionSettings;
+use crate::store::versions::prune_removed_links_batch;
 use crate::store::webhook_events::prune_batch;
 
 /// Deletes every message older than `days`, `batch_size` at a time; returns how many.
@@ -19,6 +22,24 @@ pub async fn prune(pool: &PgPool, days: u32, batch_size: u32) -> Result<u64, sql
             return Ok(total);
         }
         // Give way to deliveries between batches.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Deletes the versions of memberships and permissions removed more than `days` ago,
+/// `batch_size` at a time; returns how many.
+pub async fn prune_removed_links(
+    pool: &PgPool,
+    days: u32,
+    batch_size: u32,
+) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let deleted = prune_removed_links_batch(pool, days, batch_size).await?;
+        total += deleted;
+        if deleted < u64::from(batch_size) {
+            return Ok(total);
+        }
         tokio::task::yield_now().await;
     }
 }
@@ -39,6 +60,13 @@ pub async fn run(pool: PgPool, settings: RetentionSettings) {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "pruning old webhook events failed; will retry")
+            }
+        }
+        match prune_removed_links(&pool, days, settings.batch_size).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, days, "pruned versions of removed links"),
+            Err(err) => {
+                tracing::warn!(error = %err, "pruning versions of removed links failed; will retry")
             }
         }
     }

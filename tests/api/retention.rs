@@ -73,3 +73,38 @@ async fn serve_prunes_in_the_background() {
     assert_eq!(left, 1, "the old messages were pruned within 10 s");
     assert!(app.recorded_outcome(&recent).await.is_some());
 }
+
+#[tokio::test]
+async fn versions_of_links_removed_before_the_window_go_and_tombstones_stay() {
+    let app = TestApp::spawn().await;
+    sqlx::raw_sql(
+        "insert into stack_sync.versions (kind, key, source_time, deleted, removed_at, svix_id) values
+           ('team_member', 'old-removed', now() - interval '31 days', true, now() - interval '31 days', 'm1'),
+           ('team_permission', 'recently-removed', now() - interval '29 days', true, now() - interval '29 days', 'm2'),
+           ('project_permission', 'old-granted', now() - interval '31 days', false, null, 'm3'),
+           ('user', 'old-deleted-user', now() - interval '400 days', true, null, 'm4'),
+           ('team', 'old-deleted-team', now() - interval '400 days', true, null, 'm5')",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
+    let pruned = stack_sync::retention::prune_removed_links(&app.db.pool, 30, 1)
+        .await
+        .unwrap();
+
+    assert_eq!(pruned, 1);
+    let left: Vec<String> = sqlx::query_scalar("select key from stack_sync.versions order by key")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        [
+            "old-deleted-team",
+            "old-deleted-user",
+            "old-granted",
+            "recently-removed"
+        ]
+    );
+}
