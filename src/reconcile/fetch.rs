@@ -19,9 +19,9 @@ use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
 use super::pager::Pager;
-use super::{BATCH, ReconcileError};
+use super::{BATCH, OBJECTS_PER_WRITE, ReconcileError};
 use crate::model::Kind;
-use crate::stack_api::StackApi;
+use crate::stack_api::{ApiError, StackApi};
 use crate::store::reconcile as store;
 
 /// Objects of one kind fetched together, and when they were asked for.
@@ -94,7 +94,8 @@ impl<'a> Fetcher<'a> {
         .await
     }
 
-    /// An unpaginated list endpoint, asked without a filter, sent as one batch.
+    /// An unpaginated list endpoint, asked without a filter. Its items are held as text and
+    /// parsed a write's worth at a time, as the writer takes them.
     async fn whole_list(
         self,
         kind: Kind,
@@ -102,8 +103,21 @@ impl<'a> Fetcher<'a> {
         batches: &Sender<Batch>,
     ) -> Result<(), ReconcileError> {
         let fetched_at = OffsetDateTime::now_utc();
-        if let Some(list) = self.api.list(path, &[]).await? {
-            send(batches, kind, list.items, fetched_at).await;
+        let Some(items) = self.api.list_raw(path).await? else {
+            return Ok(());
+        };
+        for chunk in items.chunks(OBJECTS_PER_WRITE) {
+            let objects = chunk
+                .iter()
+                .map(|item| serde_json::from_str(item.get()))
+                .collect::<Result<Vec<Value>, _>>()
+                .map_err(|err| ApiError::Malformed {
+                    path: path.to_owned(),
+                    message: err.to_string(),
+                })?;
+            if !send(batches, kind, objects, fetched_at).await {
+                break;
+            }
         }
         Ok(())
     }

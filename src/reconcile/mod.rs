@@ -29,8 +29,9 @@ use pager::{Page, Pager, PagingError};
 /// Rows read from the database at a time while walking teams and deletion candidates.
 const BATCH: i64 = 500;
 
-/// Fetched batches waiting for the writer; with at most a page each, this bounds memory.
-const WAITING_BATCHES: usize = 16;
+/// Fetched batches waiting for the writer: enough to keep it busy, few enough that memory holds
+/// a handful of pages (a page of 1000 users is a few MB parsed).
+const WAITING_BATCHES: usize = 4;
 
 /// Objects per write transaction: the writer merges waiting batches of one kind up to this, and
 /// splits larger ones (a whole permission list). Each object takes one or two advisory locks

@@ -513,9 +513,9 @@ async fn ten_thousand_users_are_streamed_page_by_page() {
     assert_eq!(summary.users.created, 10_000);
     let seen = stack.project().mirrored_at_each_page.clone();
     assert_eq!(seen.len(), 100, "100 pages of 100");
-    // Fetching runs ahead of writing by at most the waiting batches (16), the page the fetcher
+    // Fetching runs ahead of writing by at most the waiting batches (4), the page the fetcher
     // holds and the one being written: memory holds a few pages, never the project.
-    let most_ahead = 18;
+    let most_ahead = 6;
     for (page, mirrored) in seen.iter().enumerate() {
         let written_pages = usize::try_from(*mirrored).unwrap() / 100;
         assert!(
