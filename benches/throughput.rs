@@ -5,7 +5,12 @@
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench throughput`
 //! Knobs: `EVENTS` (default 20000), `CONCURRENCY` (default 8), `USERS` (default 1000); `FEED=1`
 //! turns the change feed on, and `LISTEN=1` also keeps a listener on its channel that counts
-//! what it receives.
+//! what it receives. Tables as they grow: `MIRRORED_USERS` more users already in the mirror,
+//! `RECORDED_EVENTS` messages already recorded (both generated in SQL before the run), and
+//! `EXPIRED_EVENTS` recorded messages past the retention window, which the service starts
+//! pruning as the deliveries begin.
+//!
+//! Besides the rate and latency, it reports the WAL Postgres wrote per delivery.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,6 +57,14 @@ async fn main() {
     let settings = Settings::load(None, &env).unwrap();
     let pool = connect(&settings).await.unwrap();
     schema::migrate(&pool).await.unwrap();
+    let expired = knob("EXPIRED_EVENTS", 0);
+    prefill(
+        &pool,
+        knob("MIRRORED_USERS", 0),
+        knob("RECORDED_EVENTS", 0),
+        expired,
+    )
+    .await;
     let app = Application::build_with_pool(&settings, pool.clone())
         .await
         .unwrap();
@@ -65,7 +78,9 @@ async fn main() {
         .into_iter()
         .map(|(id, event)| (id, event.to_string()))
         .collect();
+    let wal_before = wal_lsn(&pool).await;
     let (elapsed, mut latencies) = deliver(&endpoint, &bodies, concurrency).await;
+    let wal_per_event = (wal_lsn(&pool).await - wal_before) as f64 / events as f64;
 
     latencies.sort();
     println!(
@@ -75,6 +90,19 @@ async fn main() {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
     );
+    println!("WAL: {wal_per_event:.0} bytes per delivery (everything Postgres wrote meanwhile)");
+    if expired > 0 {
+        let left: i64 = sqlx::query_scalar(
+            "select count(*) from stack.webhook_events where received_at < now() - interval '31 days'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        println!(
+            "retention: {} of {expired} expired messages pruned during the run",
+            expired as i64 - left
+        );
+    }
     if let Some(listener) = listener {
         // Notifications follow their commits; give the last ones a moment to arrive.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -124,6 +152,67 @@ async fn deliver(
         .collect::<Vec<_>>()
         .await;
     (started.elapsed(), latencies)
+}
+
+/// Grows the tables before the run: `users` more mirrored users (with their versions),
+/// `recorded` messages received in the last days, `expired` ones from 60 days ago. Each is a
+/// small but complete row; what grows with them is the indexes the hot path uses.
+async fn prefill(pool: &sqlx::PgPool, users: usize, recorded: usize, expired: usize) {
+    let started = Instant::now();
+    let statements = [
+        (
+            users,
+            "insert into stack.users (id, display_name, primary_email, raw, svix_id)
+             select u.id, 'user ' || n, 'user' || n || '@example.com',
+                    jsonb_build_object('id', u.id, 'display_name', 'user ' || n), 'prefill'
+             from generate_series(1, $1) n,
+                  lateral (select ('30000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid as id) u",
+        ),
+        (
+            users,
+            "insert into stack_sync.versions (kind, key, source_time, deleted, svix_id)
+             select 'user', '30000000-0000-4000-8000-' || lpad(n::text, 12, '0'),
+                    now() - interval '1 day', false, 'prefill'
+             from generate_series(1, $1) n",
+        ),
+        (
+            recorded,
+            "insert into stack.webhook_events (svix_id, event_type, received_at, source_time, outcome, payload)
+             select 'msg_recorded_' || n, 'user.updated', now() - (n % 2500000) * interval '1 s',
+                    now() - (n % 2500000) * interval '1 s', 'applied', '\\x7b7d'
+             from generate_series(1, $1) n",
+        ),
+        (
+            expired,
+            "insert into stack.webhook_events (svix_id, event_type, received_at, source_time, outcome, payload)
+             select 'msg_expired_' || n, 'user.updated', now() - interval '60 days',
+                    now() - interval '60 days', 'applied', '\\x7b7d'
+             from generate_series(1, $1) n",
+        ),
+    ];
+    for (rows, statement) in statements {
+        if rows > 0 {
+            sqlx::query(statement)
+                .bind(rows as i64)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    if users + recorded + expired > 0 {
+        sqlx::query("vacuum analyze").execute(pool).await.unwrap();
+        println!(
+            "prefilled {users} users, {recorded} recorded and {expired} expired messages in {:.0?}",
+            started.elapsed()
+        );
+    }
+}
+
+async fn wal_lsn(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("select (pg_current_wal_lsn() - '0/0')::bigint")
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 static NOTIFIED: AtomicUsize = AtomicUsize::new(0);
