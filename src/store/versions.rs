@@ -20,6 +20,7 @@ pub async fn prune_removed_links_batch(
          where (kind, key) in (
              select kind, key from stack_sync.versions
              where deleted and kind not in ('user', 'team')
+               and removed_at < now() - make_interval(days => $1)
                and source_time < now() - make_interval(days => $1)
              limit $2
              for update skip locked
