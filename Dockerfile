@@ -9,7 +9,7 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches/common examples \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && for bench in throughput apply_strategies; do echo 'fn main() {}' > "benches/$bench.rs"; done \
+    && for bench in throughput apply_strategies reconcile; do echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked \
     && rm -rf src benches examples
 COPY . .
