@@ -14,16 +14,7 @@ use crate::store::webhook_events::prune_batch;
 
 /// Deletes every message older than `days`, `batch_size` at a time; returns how many.
 pub async fn prune(pool: &PgPool, days: u32, batch_size: u32) -> Result<u64, sqlx::Error> {
-    let mut total = 0;
-    loop {
-        let deleted = prune_batch(pool, days, batch_size).await?;
-        total += deleted;
-        if deleted < u64::from(batch_size) {
-            return Ok(total);
-        }
-        // Give way to deliveries between batches.
-        tokio::task::yield_now().await;
-    }
+    in_batches(batch_size, || prune_batch(pool, days, batch_size)).await
 }
 
 /// Deletes the versions of memberships and permissions removed more than `days` ago,
@@ -33,13 +24,29 @@ pub async fn prune_removed_links(
     days: u32,
     batch_size: u32,
 ) -> Result<u64, sqlx::Error> {
+    in_batches(batch_size, || {
+        prune_removed_links_batch(pool, days, batch_size)
+    })
+    .await
+}
+
+/// Runs `batch` until it deletes fewer than `batch_size` rows; returns the total. Each batch is
+/// a transaction of its own, so deliveries never wait long behind one.
+async fn in_batches<Batch>(
+    batch_size: u32,
+    mut batch: impl FnMut() -> Batch,
+) -> Result<u64, sqlx::Error>
+where
+    Batch: Future<Output = Result<u64, sqlx::Error>>,
+{
     let mut total = 0;
     loop {
-        let deleted = prune_removed_links_batch(pool, days, batch_size).await?;
+        let deleted = batch().await?;
         total += deleted;
         if deleted < u64::from(batch_size) {
             return Ok(total);
         }
+        // Give way to deliveries between batches.
         tokio::task::yield_now().await;
     }
 }
