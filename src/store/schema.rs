@@ -94,40 +94,39 @@ async fn replace_functions(pool: &PgPool) -> Result<(), sqlx::Error> {
     // Bodies refer to each other; check them when called, not in file order (as pg_dump does).
     tx.execute("set local check_function_bodies = off").await?;
     // Dropped first, so that a function whose arguments changed leaves no stale overload.
-    tx.execute(
-        "do $$
-         declare
-             f regprocedure;
-         begin
-             for f in select oid from pg_proc where pronamespace = 'stack_sync'::regnamespace loop
-                 execute format('drop function %s', f);
-             end loop;
-         end;
-         $$",
-    )
-    .await?;
+    tx.execute(for_each_function(&["drop function %s"]).as_str())
+        .await?;
     for (_, definition) in FUNCTIONS {
         sqlx::raw_sql(definition).execute(&mut *tx).await?;
     }
     // Functions are executable by PUBLIC unless revoked: only the owner (stack-sync's role)
     // needs them, and an app reading `stack.*` needs none.
+    let search_path = format!("alter function %s set search_path = {FUNCTION_SEARCH_PATH}");
     tx.execute(
-        format!(
-            "do $$
-             declare
-                 f regprocedure;
-             begin
-                 for f in select oid from pg_proc where pronamespace = 'stack_sync'::regnamespace loop
-                     execute format('alter function %s set search_path = {FUNCTION_SEARCH_PATH}', f);
-                     execute format('revoke execute on function %s from public', f);
-                 end loop;
-             end;
-             $$"
-        )
-        .as_str(),
+        for_each_function(&[&search_path, "revoke execute on function %s from public"]).as_str(),
     )
     .await?;
     tx.commit().await
+}
+
+/// A block that runs each of `statements` (with `%s` standing for the function) on every
+/// function of `stack_sync`.
+fn for_each_function(statements: &[&str]) -> String {
+    let executes: String = statements
+        .iter()
+        .map(|statement| format!("execute format('{statement}', f);\n"))
+        .collect();
+    format!(
+        "do $$
+         declare
+             f regprocedure;
+         begin
+             for f in select oid from pg_proc where pronamespace = 'stack_sync'::regnamespace loop
+                 {executes}
+             end loop;
+         end;
+         $$"
+    )
 }
 
 #[cfg(test)]

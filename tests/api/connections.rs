@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 use crate::support::postgres::TestDb;
 use crate::support::serve_process::{ServeProcess, next_log_with, signed};
-use crate::support::{TestApp, example, message_id};
+use crate::support::{TestApp, example};
 
 /// Long enough for any of these tests to pass when the service behaves, short enough that a
 /// service that never closes a connection fails them in reasonable time.
@@ -155,19 +155,7 @@ async fn sigterm_closes_a_half_sent_request_and_exits() {
 #[tokio::test]
 async fn shutdown_drops_a_request_still_in_flight_after_the_grace_period() {
     let mut app = TestApp::spawn_with(&[("STACK_SYNC_SERVER__SHUTDOWN_GRACE_SECS", "1")]).await;
-    let id = message_id();
-    // The id held in an open transaction: the delivery waits inside the database.
-    let mut blocker = app.db.pool.begin().await.unwrap();
-    sqlx::query(
-        "insert into stack.webhook_events (svix_id, outcome, payload) values ($1, 'ignored', '')",
-    )
-    .bind(&id)
-    .execute(&mut *blocker)
-    .await
-    .unwrap();
-    let body = example("team.created").to_string();
-    let in_flight = tokio::spawn(app.signed_request(&id, body.as_bytes()).send());
-    crate::delivery::wait_until_a_statement_waits_on_a_lock(&app).await;
+    let (blocker, in_flight) = crate::delivery::delivery_blocked_in_the_database(&app).await;
 
     app.begin_shutdown();
     let stopped = tokio::time::timeout(PATIENCE, app.wait_stopped()).await;

@@ -104,19 +104,7 @@ async fn two_replicas_receiving_one_message_at_once_apply_it_once() {
 #[tokio::test]
 async fn shutdown_finishes_the_request_in_flight() {
     let mut app = TestApp::spawn().await;
-    let id = message_id();
-    // Hold the message id in an open transaction so the delivery blocks inside the database.
-    let mut blocker = app.db.pool.begin().await.unwrap();
-    sqlx::query(
-        "insert into stack.webhook_events (svix_id, outcome, payload) values ($1, 'ignored', '')",
-    )
-    .bind(&id)
-    .execute(&mut *blocker)
-    .await
-    .unwrap();
-    let body = example("team.created").to_string();
-    let in_flight = tokio::spawn(app.signed_request(&id, body.as_bytes()).send());
-    wait_until_a_statement_waits_on_a_lock(&app).await;
+    let (blocker, in_flight) = delivery_blocked_in_the_database(&app).await;
 
     app.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -142,7 +130,30 @@ async fn shutdown_finishes_the_request_in_flight() {
     assert!(refused.is_err(), "no new connections after shutdown");
 }
 
-pub(crate) async fn wait_until_a_statement_waits_on_a_lock(app: &TestApp) {
+/// A delivery that waits inside the database: its message id is held by an open transaction,
+/// returned with the delivery; rolling it back lets the delivery go on.
+pub(crate) async fn delivery_blocked_in_the_database(
+    app: &TestApp,
+) -> (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let id = message_id();
+    let mut blocker = app.db.pool.begin().await.unwrap();
+    sqlx::query(
+        "insert into stack.webhook_events (svix_id, outcome, payload) values ($1, 'ignored', '')",
+    )
+    .bind(&id)
+    .execute(&mut *blocker)
+    .await
+    .unwrap();
+    let body = example("team.created").to_string();
+    let in_flight = tokio::spawn(app.signed_request(&id, body.as_bytes()).send());
+    wait_until_a_statement_waits_on_a_lock(app).await;
+    (blocker, in_flight)
+}
+
+async fn wait_until_a_statement_waits_on_a_lock(app: &TestApp) {
     for _ in 0..500 {
         let waiting: i64 = sqlx::query_scalar(
             "select count(*) from pg_stat_activity
