@@ -6,21 +6,12 @@ use sqlx::{Connection, Executor, PgConnection};
 use crate::support::command::{stack_sync, stderr_of};
 use crate::support::fake_stack::{FakeStack, Paging};
 use crate::support::postgres::TestDb;
+use crate::support::readme_sql_after;
 use crate::support::serve_process::{ServeProcess, signed};
 
 /// The SQL block under "Its own role" in the README, for role `role`, database `database`.
 fn readme_setup(role: &str, database: &str) -> String {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("**Its own role.**")
-        .nth(1)
-        .expect("the README has a section on the service's role");
-    let block = section
-        .split("```sql")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("an SQL block in it");
-    block
+    readme_sql_after("**Its own role.**")
         .replace("stack_sync_service", role)
         .replace("app_database", database)
         .replace("change-me", "secret")

@@ -4,20 +4,11 @@
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::support::postgres::TestDb;
+use crate::support::readme_sql_after;
 
 /// The SQL block under "Read-only access" in the README, for the role `role`.
 fn readme_grant(role: &str) -> String {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("**Read-only access.**")
-        .nth(1)
-        .expect("the README has a read-only access section");
-    let block = section
-        .split("```sql")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("an SQL block in it");
-    block.replace("app_role", role)
+    readme_sql_after("**Read-only access.**").replace("app_role", role)
 }
 
 #[tokio::test]
