@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use common::{Scratch, knob, percentile, user_updates};
+use common::{Scratch, clock_ticks, knob, percentile, postgres_cpu_seconds, user_updates};
 use futures::StreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -182,36 +182,4 @@ fn prepared_updates(events: usize, users: usize, start: OffsetDateTime) -> Vec<P
             svix_id,
         })
         .collect()
-}
-
-/// User and system CPU time of every `postgres` process, in seconds.
-fn postgres_cpu_seconds() -> f64 {
-    let mut ticks = 0u64;
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ... utime stime: fields 14 and 15, counted after the comm.
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if !head.ends_with("(postgres") {
-            continue;
-        }
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields[n - 3].parse::<u64>().unwrap_or(0);
-        ticks += field(14) + field(15);
-    }
-    ticks as f64 / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    let output = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .unwrap()
 }

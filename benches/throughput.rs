@@ -1,5 +1,5 @@
-//! Throughput of the whole hot path: signed HTTP deliveries of `user.updated` events into the
-//! service (in-process, release build) against a real Postgres. Compare with
+//! Throughput of the whole hot path: signed HTTP deliveries of `user.updated` events (or, with
+//! `MIX=1`, of every event type in the proportions of `common::MIX`) into the service (in-process, release build) against a real Postgres. Compare with
 //! `bench/pgbench.sh`, which makes Postgres do the same writes as one statement per transaction.
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench throughput`
@@ -10,13 +10,16 @@
 //! `EXPIRED_EVENTS` recorded messages past the retention window, which the service starts
 //! pruning as the deliveries begin.
 //!
-//! Besides the rate and latency, it reports the WAL Postgres wrote per delivery.
+//! Besides the rate and latency, it reports what each delivery cost Postgres: the WAL it wrote,
+//! the CPU time of its processes, and the growth of the replay log on disk.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Scratch, knob, percentile, user_updates};
+use common::{
+    Scratch, clock_ticks, event_mix, knob, percentile, postgres_cpu_seconds, user_updates,
+};
 use futures::StreamExt;
 use stack_sync::config::Settings;
 use stack_sync::signature::SigningKey;
@@ -74,23 +77,43 @@ async fn main() {
         (knob("LISTEN", 0) == 1).then(|| tokio::spawn(count_notifications(database.url.clone())));
 
     let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let bodies: Vec<(String, String)> = user_updates(events, users, start)
+    let mix = knob("MIX", 0) == 1;
+    let generated = if mix {
+        event_mix(events, users, start)
+    } else {
+        user_updates(events, users, start)
+    };
+    let bodies: Vec<(String, String)> = generated
         .into_iter()
         .map(|(id, event)| (id, event.to_string()))
         .collect();
-    let wal_before = wal_lsn(&pool).await;
+    let (wal_before, log_before) = (wal_lsn(&pool).await, recorded_bytes(&pool).await);
+    let cpu_before = postgres_cpu_seconds();
     let (elapsed, mut latencies) = deliver(&endpoint, &bodies, concurrency).await;
+    let cpu_per_event = (postgres_cpu_seconds() - cpu_before) / events as f64;
     let wal_per_event = (wal_lsn(&pool).await - wal_before) as f64 / events as f64;
+    let log_per_million = (recorded_bytes(&pool).await - log_before) as f64 / events as f64 * 1e6;
 
     latencies.sort();
     println!(
-        "{events} user.updated deliveries over HTTP, {concurrency} at a time, {users} users: \
+        "{events} {} deliveries over HTTP, {concurrency} at a time, {users} users: \
          {:.0} events/s; latency p50 {:?}, p99 {:?}",
+        if mix { "mixed" } else { "user.updated" },
         events as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
     );
     println!("WAL: {wal_per_event:.0} bytes per delivery (everything Postgres wrote meanwhile)");
+    println!(
+        "Postgres CPU: {:.0} µs per delivery (every postgres process, at {} ticks/s)",
+        cpu_per_event * 1e6,
+        clock_ticks()
+    );
+    println!(
+        "replay log: {:.0} MB per million recorded messages (stack.webhook_events with its \
+         indexes and TOAST, before vacuum)",
+        log_per_million / 1e6
+    );
     if expired > 0 {
         let left: i64 = sqlx::query_scalar(
             "select count(*) from stack.webhook_events where received_at < now() - interval '31 days'",
@@ -206,6 +229,14 @@ async fn prefill(pool: &sqlx::PgPool, users: usize, recorded: usize, expired: us
             started.elapsed()
         );
     }
+}
+
+/// The size of the replay log on disk: `stack.webhook_events`, its indexes and its TOAST.
+async fn recorded_bytes(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("select pg_total_relation_size('stack.webhook_events')")
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 async fn wal_lsn(pool: &sqlx::PgPool) -> i64 {
