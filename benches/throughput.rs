@@ -1,5 +1,6 @@
 //! Throughput of the whole hot path: signed HTTP deliveries of `user.updated` events (or, with
-//! `MIX=1`, of every event type in the proportions of `common::MIX`) into the service (in-process, release build) against a real Postgres. Compare with
+//! `MIX=1`, of every event type in the proportions of `common::MIX`, or with `MIX_ONLY=<type>`
+//! that type's share of the mix) into the service (in-process, release build) against a real Postgres. Compare with
 //! `bench/pgbench.sh`, which makes Postgres do the same writes as one statement per transaction.
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench throughput`
@@ -8,7 +9,7 @@
 //! what it receives. Tables as they grow: `MIRRORED_USERS` more users already in the mirror,
 //! `RECORDED_EVENTS` messages already recorded (both generated in SQL before the run), and
 //! `EXPIRED_EVENTS` recorded messages past the retention window, which the service starts
-//! pruning as the deliveries begin.
+//! pruning as the deliveries begin. `KEEP=1` leaves the scratch database behind to look into.
 //!
 //! Besides the rate and latency, it reports what each delivery cost Postgres: the WAL it wrote,
 //! the CPU time of its processes, and the growth of the replay log on disk.
@@ -77,9 +78,10 @@ async fn main() {
         (knob("LISTEN", 0) == 1).then(|| tokio::spawn(count_notifications(database.url.clone())));
 
     let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let mix = knob("MIX", 0) == 1;
+    let only = std::env::var("MIX_ONLY").ok();
+    let mix = knob("MIX", 0) == 1 || only.is_some();
     let generated = if mix {
-        event_mix(events, users, start)
+        event_mix(events, users, start, only.as_deref())
     } else {
         user_updates(events, users, start)
     };
@@ -98,7 +100,8 @@ async fn main() {
     println!(
         "{events} {} deliveries over HTTP, {concurrency} at a time, {users} users: \
          {:.0} events/s; latency p50 {:?}, p99 {:?}",
-        if mix { "mixed" } else { "user.updated" },
+        only.as_deref()
+            .unwrap_or(if mix { "mixed" } else { "user.updated" }),
         events as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
@@ -137,7 +140,9 @@ async fn main() {
     }
     server_task.abort();
     pool.close().await;
-    database.drop_it().await;
+    if knob("KEEP", 0) == 0 {
+        database.drop_it().await;
+    }
 }
 
 async fn deliver(

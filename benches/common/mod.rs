@@ -82,21 +82,33 @@ pub const MIX: [(&str, usize); 12] = [
     ("project_permission.deleted", 1),
 ];
 
-/// `events` deliveries in the proportions of [`MIX`], interleaved, built from the samples.
+/// `events` deliveries in the proportions of [`MIX`], interleaved, built from the samples; with
+/// `only`, the deliveries of that one type the mix would make, each id as the mix would pick it.
 /// Updates and links touch `users` existing users and `users / 10` teams; created and deleted
 /// users and teams get ids of their own. Message ids are 4 ms apart from `start`.
-pub fn event_mix(events: usize, users: usize, start: OffsetDateTime) -> Vec<(String, Value)> {
+pub fn event_mix(
+    events: usize,
+    users: usize,
+    start: OffsetDateTime,
+    only: Option<&str>,
+) -> Vec<(String, Value)> {
     let deck: Vec<&str> = MIX
         .iter()
         .flat_map(|(event_type, count)| std::iter::repeat_n(*event_type, *count))
         .collect();
     assert_eq!(deck.len(), 100);
+    assert!(
+        only.is_none_or(|only| deck.contains(&only)),
+        "{only:?} is not in the mix"
+    );
     let teams = (users / 10).max(1);
     let id = |range: u32, n: usize| format!("{range:08}-0000-4000-8000-{n:012}");
-    (0..events)
-        .map(|n| {
-            // 37 is prime to 100, so each run of 100 deliveries deals the whole deck, spread out.
-            let event_type = deck[(n * 37) % 100];
+    (0..)
+        // 37 is prime to 100, so each run of 100 deliveries deals the whole deck, spread out.
+        .map(|n| (n, deck[(n * 37) % 100]))
+        .filter(|(_, event_type)| only.is_none_or(|only| only == *event_type))
+        .take(events)
+        .map(|(n, event_type)| {
             let mut event = stack_sync::samples::sample(event_type).unwrap();
             let data = &mut event["data"];
             let (user, team) = (id(0, n % users), id(1, n % teams));

@@ -22,9 +22,17 @@ begin
     v_outcome := stack_sync.change_mirror(
         p_kind, p_removed, p_user_id, p_team_id, p_permission_id, p_row, p_raw, v_time, p_svix_id
     );
-    insert into stack.webhook_events as e (svix_id, event_type, payload, source_time, outcome)
-    values (p_svix_id, p_event_type, p_payload, v_time, v_outcome)
-    on conflict (svix_id) do update set outcome = excluded.outcome, error = null;
+    if p_replay then
+        insert into stack.webhook_events as e (svix_id, event_type, payload, source_time, outcome)
+        values (p_svix_id, p_event_type, p_payload, v_time, v_outcome)
+        on conflict (svix_id) do update set outcome = excluded.outcome, error = null;
+    else
+        -- A plain insert, as an insert that may conflict costs a WAL record more: the check
+        -- above ran under the locks of the event's user or team, which every delivery of this
+        -- message takes, so none of them can have inserted it since.
+        insert into stack.webhook_events (svix_id, event_type, payload, source_time, outcome)
+        values (p_svix_id, p_event_type, p_payload, v_time, v_outcome);
+    end if;
     return v_outcome;
 end;
 $$;

@@ -31,8 +31,9 @@ impl Written {
         format!("write_{}.sql", self.object)
     }
 
-    /// The definition of `stack_sync.write_<object>`: an upsert of every field's column from
-    /// the validated row, skipped when the row holds the same object already.
+    /// The definition of `stack_sync.write_<object>`: an update of every field's column from the
+    /// validated row, skipped when the row holds the same object already, or an insert when
+    /// there is no row.
     pub fn render(&self) -> String {
         let (object, constant) = (self.object, self.object.to_uppercase());
         let columns: Vec<&str> = self.fields.iter().map(Field::column).collect();
@@ -43,47 +44,50 @@ impl Written {
              -- Writes a {object} row from its validated columns (p_row, see model::Row) and Stack's\n\
              -- object as received (p_raw), unless the row holds exactly that object already, and\n\
              -- announces a written row on the feed. Returns 'applied' or 'unchanged'.\n\
+             --\n\
+             -- An update, then an insert if there was no row: the caller holds the {object}'s lock\n\
+             -- (stack_sync.lock_ids), so no other writer can insert it in between. An upsert would\n\
+             -- do the same work but lock the existing row first, which costs a WAL record of its own.\n\
              create or replace function stack_sync.write_{object}(\n\
             \x20   p_row jsonb, p_raw jsonb, p_svix_id text\n\
              ) returns text\n\
              language plpgsql as $$\n\
-             declare\n\
-            \x20   v_written boolean;\n\
              begin\n\
-            \x20   insert into stack.{object}s as t (\n"
-        );
-        for column in &columns {
-            let _ = writeln!(sql, "        {column},");
-        }
-        sql.push_str("        raw, svix_id\n    )\n    select\n");
-        for column in &columns {
-            let _ = writeln!(sql, "        r.{column},");
-        }
-        let _ = write!(
-            sql,
-            "        p_raw, p_svix_id\n    \
-             from jsonb_populate_record(null::stack.{object}s, p_row) as r\n    \
-             on conflict (id) do update set\n"
+            \x20   update stack.{object}s as t set\n"
         );
         for column in columns.iter().filter(|column| **column != "id") {
-            let _ = writeln!(sql, "        {column} = excluded.{column},");
+            let _ = writeln!(sql, "        {column} = r.{column},");
         }
-        sql.push_str(
-            "        raw = excluded.raw,\n        \
-             synced_at = now(),\n        \
-             svix_id = excluded.svix_id\n    \
-             where t.raw is distinct from excluded.raw\n    \
-             returning true into v_written;\n",
-        );
         let _ = write!(
             sql,
-            "    if v_written then\n        \
-             perform stack_sync.notify(\n            \
-             jsonb_build_object('table', '{object}s', 'op', 'upsert', 'id', p_row ->> 'id'),\n            \
-             p_svix_id\n        \
-             );\n    \
+            "        raw = p_raw,\n        \
+             synced_at = now(),\n        \
+             svix_id = p_svix_id\n    \
+             from jsonb_populate_record(null::stack.{object}s, p_row) as r\n    \
+             where t.id = r.id and t.raw is distinct from p_raw;\n    \
+             if not found then\n        \
+             if exists (select 1 from stack.{object}s where id = (p_row ->> 'id')::uuid) then\n            \
+             return 'unchanged';\n        \
+             end if;\n        \
+             insert into stack.{object}s (\n"
+        );
+        for column in &columns {
+            let _ = writeln!(sql, "            {column},");
+        }
+        sql.push_str("            raw, svix_id\n        )\n        select\n");
+        for column in &columns {
+            let _ = writeln!(sql, "            r.{column},");
+        }
+        let _ = write!(
+            sql,
+            "            p_raw, p_svix_id\n        \
+             from jsonb_populate_record(null::stack.{object}s, p_row) as r;\n    \
              end if;\n    \
-             return case when v_written then 'applied' else 'unchanged' end;\n\
+             perform stack_sync.notify(\n        \
+             jsonb_build_object('table', '{object}s', 'op', 'upsert', 'id', p_row ->> 'id'),\n        \
+             p_svix_id\n    \
+             );\n    \
+             return 'applied';\n\
              end;\n\
              $$;\n"
         );

@@ -114,6 +114,48 @@ async fn advance_notes_a_stale_removal_without_moving() {
     assert_eq!(removed_at, Some(LATE));
 }
 
+/// The version row's `xmin`: it changes whenever the row is written.
+async fn row_version(pool: &PgPool, key: &str) -> String {
+    sqlx::query_scalar("select xmin::text from stack_sync.versions where key = $1")
+        .bind(key)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stale_event_writes_no_version() {
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    assert!(advance(pool, "k", LATER, false, "newer").await);
+    assert!(!advance(pool, "k", LATE, true, "removal").await);
+    let written = row_version(pool, "k").await;
+
+    assert!(!advance(pool, "k", EARLY, false, "older grant").await);
+    assert!(!advance(pool, "k", EARLY, true, "older removal").await);
+
+    assert_eq!(
+        row_version(pool, "k").await,
+        written,
+        "the row was rewritten"
+    );
+}
+
+#[tokio::test]
+async fn the_message_a_version_holds_still_moves_it_when_replayed_with_an_earlier_time() {
+    // Replay takes the earlier of the id's time and the arrival; the version is still its own.
+    let db = TestDb::new().await;
+    let pool = &db.pool;
+    assert!(advance(pool, "k", LATE, false, "message").await);
+
+    assert!(advance(pool, "k", EARLY, false, "message").await);
+    assert!(!advance(pool, "k", EARLY, false, "another").await);
+    assert_eq!(
+        version(pool, "team_member", "k").await,
+        Some((LATE, false, None, "message".to_owned()))
+    );
+}
+
 #[tokio::test]
 async fn bury_is_final_whatever_the_time_and_happens_once() {
     let db = TestDb::new().await;
