@@ -1,6 +1,7 @@
 //! The `stack-sync` command line: parses arguments and hands over to the library.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,7 +12,7 @@ use stack_sync::reconcile::reconcile;
 use stack_sync::stack_api::StackApi;
 use stack_sync::startup::{Application, connect, mirror};
 use stack_sync::store::schema;
-use stack_sync::store::webhook_events::StoredSelection;
+use stack_sync::store::webhook_events::{StoredSelection, load_stored};
 use stack_sync::telemetry;
 use stack_sync::trigger::{self, Plan, Scenario, parse_set};
 use time::OffsetDateTime;
@@ -46,8 +47,6 @@ enum Command {
     /// Send realistic, signed sample events to a running service, as Stack would, and print
     /// its answers (to try it locally before wiring Stack's dashboard).
     Trigger(TriggerArgs),
-    /// Ask the local service whether it is ready (GET /readyz); exit 0 if so, 1 if not, within
-    /// a few seconds. For container health checks, where there is no curl.
     /// Show what an operator asks first, from the database: the last webhooks, outcomes,
     /// failed messages waiting, delivery lag, the last reconcile, the schema and row counts.
     Status {
@@ -55,6 +54,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a recorded message's body exactly as it was received, whether it is stored as
+    /// received or compressed (stack.webhook_events.payload_encoding).
+    Message {
+        /// The message's svix-id.
+        svix_id: String,
+    },
+    /// Ask the local service whether it is ready (GET /readyz); exit 0 if so, 1 if not, within
+    /// a few seconds. For container health checks, where there is no curl.
     Healthcheck {
         /// The readiness URL; by default the local service at server.port.
         #[arg(long, value_name = "URL")]
@@ -152,6 +159,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{status}");
             }
+        }
+        Command::Message { svix_id } => {
+            let pool = connect(&settings).await?;
+            let stored = load_stored(&pool, &svix_id)
+                .await
+                .context("reading the recorded message")?
+                .with_context(|| format!("never recorded: {svix_id}"))?;
+            std::io::stdout().write_all(&stored.payload)?;
         }
         Command::Healthcheck { url } => {
             let url =

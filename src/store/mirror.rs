@@ -6,6 +6,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::stored_body;
 use crate::model::{Change, Outcome};
 
 /// One Stack event to apply.
@@ -62,12 +63,14 @@ pub async fn apply_event(
     replay: bool,
 ) -> Result<Outcome, sqlx::Error> {
     let change = ChangeParams::of(event.change);
+    let body = stored_body::encode(event.payload);
     sqlx::query_scalar(
-        "select stack_sync.apply_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "select stack_sync.apply_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(event.svix_id)
     .bind(event.event_type)
-    .bind(event.payload)
+    .bind(body.bytes.as_ref())
+    .bind(body.encoding)
     .bind(event.source_time)
     .bind(change.kind)
     .bind(change.removed)

@@ -11,6 +11,7 @@ pub mod mirror;
 pub mod reconcile;
 pub mod schema;
 pub mod status;
+pub mod stored_body;
 pub mod versions;
 pub mod webhook_events;
 

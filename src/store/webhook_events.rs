@@ -4,6 +4,7 @@
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use super::stored_body;
 use crate::model::Outcome;
 
 /// Whether a statement recorded the message, or found it recorded already.
@@ -59,19 +60,21 @@ pub async fn record_unapplied(
     message: &UnappliedMessage<'_>,
     replay: bool,
 ) -> Result<Recorded, sqlx::Error> {
+    let body = stored_body::encode(message.payload);
     let inserted: Option<String> = sqlx::query_scalar(
         "insert into stack.webhook_events as e
-             (svix_id, event_type, outcome, payload, error, source_time)
-         values ($1, $2, $3, $4, $5, coalesce($6, now()))
+             (svix_id, event_type, outcome, payload, payload_encoding, error, source_time)
+         values ($1, $2, $3, $4, $5, $6, coalesce($7, now()))
          on conflict (svix_id) do update
          set outcome = excluded.outcome, error = excluded.error
-         where $7
+         where $8
          returning svix_id",
     )
     .bind(message.svix_id)
     .bind(message.event_type)
     .bind(message.outcome.as_str())
-    .bind(message.payload)
+    .bind(body.bytes.as_ref())
+    .bind(body.encoding)
     .bind(message.error)
     .bind(message.source_time)
     .bind(replay)
@@ -90,12 +93,23 @@ pub struct StoredSelection {
 }
 
 /// A recorded message, as it arrived.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct StoredMessage {
     pub svix_id: String,
     pub outcome: Outcome,
+    /// The body byte for byte as it was signed, whatever its stored encoding.
     pub payload: Vec<u8>,
     pub received_at: OffsetDateTime,
+}
+
+/// A row of `stack.webhook_events` as stored, before its body is decoded.
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    svix_id: String,
+    outcome: Outcome,
+    payload: Vec<u8>,
+    payload_encoding: Option<String>,
+    received_at: OffsetDateTime,
 }
 
 /// The ids of the recorded messages matching `selection`, oldest change first.
@@ -119,18 +133,29 @@ pub async fn select_stored(
     .await
 }
 
-/// One recorded message by id.
+/// One recorded message by id. A body that cannot be decoded is a decode error.
 pub async fn load_stored(
     db: impl PgExecutor<'_>,
     svix_id: &str,
 ) -> Result<Option<StoredMessage>, sqlx::Error> {
-    sqlx::query_as(
-        "select svix_id, outcome, payload, received_at from stack.webhook_events
-         where svix_id = $1",
+    let row: Option<StoredRow> = sqlx::query_as(
+        "select svix_id, outcome, payload, payload_encoding, received_at
+         from stack.webhook_events where svix_id = $1",
     )
     .bind(svix_id)
     .fetch_optional(db)
-    .await
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let payload = stored_body::decode(row.payload, row.payload_encoding.as_deref())
+        .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    Ok(Some(StoredMessage {
+        svix_id: row.svix_id,
+        outcome: row.outcome,
+        payload,
+        received_at: row.received_at,
+    }))
 }
 
 /// Deletes up to `batch_size` messages received more than `days` ago; returns how many.

@@ -16,6 +16,7 @@ mod operations;
 mod ordering;
 mod read_access;
 mod reconcile;
+mod recorded_bodies;
 mod rejections;
 mod replay;
 mod retention;
