@@ -5,9 +5,10 @@
 -- object as received (p_raw), unless the row holds exactly that object already, and
 -- announces a written row on the feed. Returns 'applied' or 'unchanged'.
 --
--- An update, then an insert if there was no row: the caller holds the user's lock
+-- An update, then an insert if there is no row: the caller holds the user's lock
 -- (stack_sync.lock_ids), so no other writer can insert it in between. An upsert would
 -- do the same work but lock the existing row first, which costs a WAL record of its own.
+-- When neither writes, the row holds this object already.
 create or replace function stack_sync.write_user(
     p_row jsonb, p_raw jsonb, p_svix_id text
 ) returns text
@@ -46,9 +47,6 @@ begin
     from jsonb_populate_record(null::stack.users, p_row) as r
     where t.id = r.id and t.raw is distinct from p_raw;
     if not found then
-        if exists (select 1 from stack.users where id = (p_row ->> 'id')::uuid) then
-            return 'unchanged';
-        end if;
         insert into stack.users (
             id,
             display_name,
@@ -108,7 +106,11 @@ begin
             r.country_code,
             r.risk_scores,
             p_raw, p_svix_id
-        from jsonb_populate_record(null::stack.users, p_row) as r;
+        from jsonb_populate_record(null::stack.users, p_row) as r
+        where not exists (select from stack.users where id = r.id);
+        if not found then
+            return 'unchanged';
+        end if;
     end if;
     perform stack_sync.notify(
         jsonb_build_object('table', 'users', 'op', 'upsert', 'id', p_row ->> 'id'),

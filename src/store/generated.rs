@@ -45,9 +45,10 @@ impl Written {
              -- object as received (p_raw), unless the row holds exactly that object already, and\n\
              -- announces a written row on the feed. Returns 'applied' or 'unchanged'.\n\
              --\n\
-             -- An update, then an insert if there was no row: the caller holds the {object}'s lock\n\
+             -- An update, then an insert if there is no row: the caller holds the {object}'s lock\n\
              -- (stack_sync.lock_ids), so no other writer can insert it in between. An upsert would\n\
              -- do the same work but lock the existing row first, which costs a WAL record of its own.\n\
+             -- When neither writes, the row holds this object already.\n\
              create or replace function stack_sync.write_{object}(\n\
             \x20   p_row jsonb, p_raw jsonb, p_svix_id text\n\
              ) returns text\n\
@@ -66,9 +67,6 @@ impl Written {
              from jsonb_populate_record(null::stack.{object}s, p_row) as r\n    \
              where t.id = r.id and t.raw is distinct from p_raw;\n    \
              if not found then\n        \
-             if exists (select 1 from stack.{object}s where id = (p_row ->> 'id')::uuid) then\n            \
-             return 'unchanged';\n        \
-             end if;\n        \
              insert into stack.{object}s (\n"
         );
         for column in &columns {
@@ -81,7 +79,11 @@ impl Written {
         let _ = write!(
             sql,
             "            p_raw, p_svix_id\n        \
-             from jsonb_populate_record(null::stack.{object}s, p_row) as r;\n    \
+             from jsonb_populate_record(null::stack.{object}s, p_row) as r\n        \
+             where not exists (select from stack.{object}s where id = r.id);\n        \
+             if not found then\n            \
+             return 'unchanged';\n        \
+             end if;\n    \
              end if;\n    \
              perform stack_sync.notify(\n        \
              jsonb_build_object('table', '{object}s', 'op', 'upsert', 'id', p_row ->> 'id'),\n        \
