@@ -4,6 +4,7 @@
 use serde_json::json;
 use stack_sync::store::webhook_events::load_stored;
 
+use crate::support::command::{stack_sync, stderr_of};
 use crate::support::payloads::new_id;
 use crate::support::{TestApp, example, message_id};
 
@@ -110,10 +111,7 @@ async fn stack_sync_message_prints_a_body_as_received() {
 }
 
 fn message(app: &TestApp, svix_id: &str) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_stack-sync"))
-        .args(["message", svix_id])
-        .env_clear()
-        .env("DATABASE_URL", &app.db.url)
+    stack_sync(&["message", svix_id], &[("DATABASE_URL", &app.db.url)])
         .output()
         .unwrap()
 }
