@@ -103,7 +103,7 @@ async fn stack_sync_message_prints_a_body_as_received() {
     assert!(printed.status.success(), "{printed:?}");
     assert_eq!(printed.stdout, body);
     assert_eq!(unknown.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    let stderr = stderr_of(&unknown);
     assert!(
         stderr.contains("never recorded: msg_never_sent"),
         "{stderr}"
