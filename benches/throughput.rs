@@ -1,6 +1,7 @@
 //! Throughput of the whole hot path: signed HTTP deliveries of `user.updated` events (or, with
 //! `MIX=1`, of every event type in the proportions of `common::MIX`, or with `MIX_ONLY=<type>`
-//! that type's share of the mix) into the service (in-process, release build) against a real Postgres. Compare with
+//! that type's share of the mix) into the service (in-process, release build) against a real
+//! Postgres. Compare with
 //! `bench/pgbench.sh`, which makes Postgres do the same writes as one statement per transaction.
 //!
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench throughput`

@@ -67,16 +67,22 @@ pub enum DecodeError {
 mod tests {
     use super::*;
 
-    fn user_updated() -> Vec<u8> {
-        crate::samples::sample("user.updated")
+    fn sample_body(event_type: &str) -> Vec<u8> {
+        crate::samples::sample(event_type)
             .unwrap()
             .to_string()
             .into_bytes()
     }
 
+    fn assert_kept_as_received(body: &[u8]) {
+        let stored = encode(body);
+        assert_eq!(stored.encoding, None);
+        assert_eq!(stored.bytes, body);
+    }
+
     #[test]
     fn a_user_object_is_stored_compressed_and_read_back_byte_for_byte() {
-        let body = user_updated();
+        let body = sample_body("user.updated");
 
         let stored = encode(&body);
 
@@ -94,15 +100,7 @@ mod tests {
 
     #[test]
     fn short_bodies_are_kept_as_received() {
-        let body = crate::samples::sample("team_membership.created")
-            .unwrap()
-            .to_string()
-            .into_bytes();
-
-        let stored = encode(&body);
-
-        assert_eq!(stored.encoding, None);
-        assert_eq!(stored.bytes, body.as_slice());
+        assert_kept_as_received(&sample_body("team_membership.created"));
     }
 
     #[test]
@@ -118,15 +116,12 @@ mod tests {
             })
             .collect();
 
-        let stored = encode(&body);
-
-        assert_eq!(stored.encoding, None);
-        assert_eq!(stored.bytes, body.as_slice());
+        assert_kept_as_received(&body);
     }
 
     #[test]
     fn a_damaged_or_unknown_encoding_is_an_error_not_a_body() {
-        let mut stored = encode(&user_updated()).bytes.into_owned();
+        let mut stored = encode(&sample_body("user.updated")).bytes.into_owned();
         stored.truncate(stored.len() / 2);
 
         assert!(matches!(
