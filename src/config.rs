@@ -2,13 +2,14 @@
 //! variables. Built once at start and passed down; nothing reads the environment afterwards.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::database::TlsSettings;
 use crate::server::ConnectionLimits;
 use crate::signature::{SecretError, SigningKey};
 
@@ -17,8 +18,15 @@ const ENV_PREFIX: &str = "STACK_SYNC";
 
 /// The plain variable names users expect, and the setting each one fills when the
 /// `STACK_SYNC_` form of that setting is not set.
-const PLAIN_VARIABLES: [(&str, &str); 6] = [
+const PLAIN_VARIABLES: [(&str, &str); 12] = [
     ("DATABASE_URL", "database.url"),
+    // libpq's own variables, which the URL's parameters override as in libpq.
+    ("PGSSLMODE", "database.sslmode"),
+    ("PGSSLROOTCERT", "database.sslrootcert"),
+    ("PGSSLCERT", "database.sslcert"),
+    ("PGSSLKEY", "database.sslkey"),
+    ("PGAPPNAME", "database.application_name"),
+    ("PGCONNECT_TIMEOUT", "database.connect_timeout_secs"),
     ("STACK_WEBHOOK_SECRET", "webhook.secret"),
     ("PORT", "server.port"),
     ("STACK_PROJECT_ID", "stack.project_id"),
@@ -69,8 +77,18 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// Every command but `trigger` needs it: see [`Settings::database_url`].
     pub url: Option<SecretString>,
+    /// TLS as given outside the URL; the URL's own parameters win.
+    pub tls: TlsSettings,
+    pub application_name: String,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// A pooled connection unused this long is closed; `None` keeps it.
+    pub idle_timeout: Option<Duration>,
+    /// The longest one statement of the service may run; `None` is no limit.
+    pub statement_timeout: Option<Duration>,
+    /// The longest a statement waits for a lock another session holds; `None` is no limit.
+    pub lock_timeout: Option<Duration>,
     pub migrate_on_start: bool,
 }
 
@@ -192,8 +210,17 @@ struct RawServer {
 #[derive(Deserialize)]
 struct RawDatabase {
     url: Option<SecretString>,
+    sslmode: Option<String>,
+    sslrootcert: Option<PathBuf>,
+    sslcert: Option<PathBuf>,
+    sslkey: Option<PathBuf>,
+    application_name: String,
     max_connections: u32,
     acquire_timeout_secs: u64,
+    connect_timeout_secs: u64,
+    idle_timeout_secs: Limit,
+    statement_timeout_secs: Limit,
+    lock_timeout_secs: Limit,
     migrate_on_start: bool,
 }
 
@@ -370,18 +397,7 @@ impl Raw {
                     )?,
                 },
             },
-            database: DatabaseSettings {
-                url: given(self.database.url, |url| url.expose_secret()),
-                max_connections: positive(
-                    self.database.max_connections,
-                    "database.max_connections",
-                )?,
-                acquire_timeout: seconds(
-                    self.database.acquire_timeout_secs,
-                    "database.acquire_timeout_secs",
-                )?,
-                migrate_on_start: self.database.migrate_on_start,
-            },
+            database: self.database.check()?,
             webhook: self.webhook.check()?,
             retention: self.retention.check()?,
             stack: check_stack(self.stack, &self.reconcile)?,
@@ -389,6 +405,36 @@ impl Raw {
             feed: self.feed.check()?,
             metrics: self.metrics,
             log: self.log,
+        })
+    }
+}
+
+impl RawDatabase {
+    fn check(self) -> Result<DatabaseSettings, SettingsError> {
+        let path = |path: Option<PathBuf>| path.filter(|p| !p.as_os_str().is_empty());
+        let limit = |limit: Limit, key| {
+            let limit = limit.parse("off", key, "a number of seconds, or \"off\"")?;
+            Ok::<_, SettingsError>(limit.map(Duration::from_secs))
+        };
+        Ok(DatabaseSettings {
+            url: given(self.url, |url| url.expose_secret()),
+            tls: TlsSettings {
+                sslmode: given(self.sslmode, |mode| mode.as_str()),
+                sslrootcert: path(self.sslrootcert),
+                sslcert: path(self.sslcert),
+                sslkey: path(self.sslkey),
+            },
+            application_name: self.application_name,
+            max_connections: positive(self.max_connections, "database.max_connections")?,
+            acquire_timeout: seconds(self.acquire_timeout_secs, "database.acquire_timeout_secs")?,
+            connect_timeout: seconds(self.connect_timeout_secs, "database.connect_timeout_secs")?,
+            idle_timeout: limit(self.idle_timeout_secs, "database.idle_timeout_secs")?,
+            statement_timeout: limit(
+                self.statement_timeout_secs,
+                "database.statement_timeout_secs",
+            )?,
+            lock_timeout: limit(self.lock_timeout_secs, "database.lock_timeout_secs")?,
+            migrate_on_start: self.migrate_on_start,
         })
     }
 }

@@ -3,6 +3,8 @@
 
 /// Settings from defaults, a file and the environment.
 pub mod config;
+/// Connecting to the app's database: TLS, time limits, and why a connection failed.
+pub mod database;
 /// The HTTP error type and the responses it becomes.
 pub mod error;
 /// When a Svix message was created, from its id.

@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +15,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -34,7 +31,7 @@ use crate::stack_api::StackApi;
 use crate::store::schema;
 use crate::sync::Mirror;
 use crate::verification::{SignatureCheck, require_svix_signature};
-use crate::{reconcile, retention};
+use crate::{database, reconcile, retention};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -190,32 +187,8 @@ pub fn mirror(settings: &Settings, pool: PgPool) -> Mirror {
 
 /// Opens the connection pool, failing now rather than on the first webhook.
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    let url: &SecretString = settings.database_url()?;
-    // sqlx parses any scheme as Postgres; another database's URL is a mistake to say so.
-    let scheme = url.expose_secret().split(':').next().unwrap_or_default();
-    if !["postgres", "postgresql"].contains(&scheme) {
-        anyhow::bail!(
-            "database.url (DATABASE_URL) is not a Postgres URL: it must start with postgres://"
-        );
-    }
-    // The URL may hold a password: errors name the setting, never the value.
-    let options = PgConnectOptions::from_str(url.expose_secret())
-        .context("database.url (DATABASE_URL) is not a valid Postgres URL")?;
-    let failed = "connecting to the database given by database.url (DATABASE_URL)";
-    // One plain connection first: the pool retries until its timeout and then reports only
-    // "pool timed out", hiding the cause (connection refused, unknown host, bad password).
-    PgConnection::connect_with(&options)
-        .await
-        .context(failed)?
-        .close()
-        .await
-        .context(failed)?;
-    PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .acquire_timeout(settings.database.acquire_timeout)
-        .connect_with(options)
-        .await
-        .context(failed)
+    settings.database_url()?;
+    Ok(database::connect(&settings.database).await?)
 }
 
 /// The routes and, in one place, the middleware around them (outermost first).

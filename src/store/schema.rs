@@ -82,7 +82,10 @@ async fn migration_connection(pool: &PgPool) -> Result<PgConnection, sqlx::Error
     }
     pool.execute("create schema if not exists stack_sync")
         .await?;
-    PgConnection::connect_with(&options.options([("search_path", "stack_sync")])).await
+    // A `set`, not the startup parameter `options`, which PgBouncer refuses.
+    let mut connection = PgConnection::connect_with(&options).await?;
+    connection.execute("set search_path = stack_sync").await?;
+    Ok(connection)
 }
 
 async fn replace_functions(pool: &PgPool) -> Result<(), sqlx::Error> {
