@@ -148,7 +148,10 @@ impl Application {
         server::serve(self.listener, self.router, self.limits, shutdown).await;
         // An interrupted prune batch or reconcile page rolls back; the next run redoes it.
         background.iter().for_each(tokio::task::JoinHandle::abort);
-        self.pool.close().await;
+        // Closing waits for connections still busy in the database, such as one a dropped
+        // request left waiting on a lock; past a second, exiting closes their sockets and
+        // Postgres rolls their transactions back.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.close()).await;
         tracing::info!("shut down gracefully");
         Ok(())
     }

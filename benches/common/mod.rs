@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use time::OffsetDateTime;
 
 /// The value of the environment variable `name`, or `default`.
@@ -27,7 +27,7 @@ impl Scratch {
         let name = format!("{prefix}_{}", std::process::id());
         let mut admin = PgConnection::connect(&server).await.unwrap();
         admin
-            .execute(format!("create database {name}").as_str())
+            .execute(AssertSqlSafe(format!("create database {name}")))
             .await
             .unwrap();
         let mut url = url::Url::parse(&server).unwrap();
@@ -41,7 +41,7 @@ impl Scratch {
 
     pub async fn drop_it(mut self) {
         let sql = format!("drop database {} with (force)", self.name);
-        self.admin.execute(sql.as_str()).await.unwrap();
+        self.admin.execute(AssertSqlSafe(sql)).await.unwrap();
     }
 }
 

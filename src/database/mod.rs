@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
 use crate::config::DatabaseSettings;
 
@@ -76,8 +76,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, ConnectError
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(settings.idle_timeout)
         .after_connect(move |connection, _| {
-            let session = session.clone();
-            Box::pin(async move { connection.execute(session.as_str()).await.map(drop) })
+            let session = AssertSqlSafe(session.clone());
+            Box::pin(async move { connection.execute(session).await.map(drop) })
         })
         .connect_lazy_with(options))
 }

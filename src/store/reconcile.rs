@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{AssertSqlSafe, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -216,7 +216,8 @@ pub async fn deletion_candidates(
          order by key limit $5",
         mirror_rows(kind)
     );
-    let rows: Vec<KeyRow> = sqlx::query_as(&sql)
+    // Built from the per-kind fragments of `mirror_rows`, constants all.
+    let rows: Vec<KeyRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(run_id)
         .bind(kind.as_str())
         .bind(started_at)
@@ -236,7 +237,7 @@ pub async fn deletion_candidates(
 /// How many rows the mirror holds of `kind`.
 pub async fn row_count(db: impl PgExecutor<'_>, kind: Kind) -> Result<i64, sqlx::Error> {
     let sql = format!("select count(*) from ({}) as rows", mirror_rows(kind));
-    sqlx::query_scalar(&sql).fetch_one(db).await
+    sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(db).await
 }
 
 /// Removes a row Stack confirmed gone at `confirmed_at`; returns applied, unchanged or stale

@@ -4,7 +4,7 @@
 //! one definition to read and change; their history is git's.
 
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
 /// The schema migrations, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -97,22 +97,23 @@ async fn replace_functions(pool: &PgPool) -> Result<(), sqlx::Error> {
     // Bodies refer to each other; check them when called, not in file order (as pg_dump does).
     tx.execute("set local check_function_bodies = off").await?;
     // Dropped first, so that a function whose arguments changed leaves no stale overload.
-    tx.execute(for_each_function(&["drop function %s"]).as_str())
+    tx.execute(AssertSqlSafe(for_each_function(&["drop function %s"])))
         .await?;
     for (_, definition) in FUNCTIONS {
-        sqlx::raw_sql(definition).execute(&mut *tx).await?;
+        sqlx::raw_sql(*definition).execute(&mut *tx).await?;
     }
     // Functions are executable by PUBLIC unless revoked: only the owner (stack-sync's role)
     // needs them, and an app reading `stack.*` needs none.
     let search_path = format!("alter function %s set search_path = {FUNCTION_SEARCH_PATH}");
-    tx.execute(
-        for_each_function(&[&search_path, "revoke execute on function %s from public"]).as_str(),
-    )
+    tx.execute(AssertSqlSafe(for_each_function(&[
+        &search_path,
+        "revoke execute on function %s from public",
+    ])))
     .await?;
     tx.commit().await
 }
 
-/// A block that runs each of `statements` (with `%s` standing for the function) on every
+/// A block (made of this file's constants, so safe to run) that runs each of `statements` (with `%s` standing for the function) on every
 /// function of `stack_sync`.
 fn for_each_function(statements: &[&str]) -> String {
     let executes: String = statements

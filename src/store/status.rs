@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{AssertSqlSafe, PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use super::schema;
@@ -123,7 +123,7 @@ pub async fn schema(db: &PgPool) -> Result<Schema, sqlx::Error> {
         Some(table) => format!("(select max(version) from {table} where success)"),
         None => "null::bigint".to_owned(),
     };
-    sqlx::query_as(&format!(
+    sqlx::query_as(AssertSqlSafe(format!(
         "select {version} as migration_version,
                 jsonb_build_object(
                     'users', (select count(*) from stack.users),
@@ -135,7 +135,7 @@ pub async fn schema(db: &PgPool) -> Result<Schema, sqlx::Error> {
                     'deleted_users', (select count(*) from stack.deleted_users),
                     'deleted_teams', (select count(*) from stack.deleted_teams)
                 ) as row_counts"
-    ))
+    )))
     .fetch_one(db)
     .await
 }

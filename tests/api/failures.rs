@@ -2,6 +2,7 @@
 //! database failures that a retry may not meet answer 503 and record nothing.
 
 use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
 use stack_sync::store::schema;
 
 use crate::support::payloads::{example_with, new_id};
@@ -194,7 +195,7 @@ async fn a_kind_the_database_functions_do_not_know_is_kept_as_failed_not_retried
         .find(|(name, _)| *name == "change_mirror")
         .unwrap();
     let without_teams = change_mirror.replace("when 'team' then", "when 'retired' then");
-    sqlx::raw_sql(&without_teams)
+    sqlx::raw_sql(AssertSqlSafe(without_teams.as_str()))
         .execute(&app.db.pool)
         .await
         .unwrap();

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
@@ -281,10 +282,10 @@ async fn mirror_snapshot(pool: &PgPool) -> Value {
         "deleted_users",
         "deleted_teams",
     ] {
-        let rows: Value = sqlx::query_scalar(&format!(
+        let rows: Value = sqlx::query_scalar(AssertSqlSafe(format!(
             "select coalesce(jsonb_agg(r order by r::text), '[]')
              from (select to_jsonb(t) - 'synced_at' as r from stack.{table} t) rows"
-        ))
+        )))
         .fetch_one(pool)
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! The service as a role that is no superuser and owns nothing but its two schemas: migrate,
 //! serve every event type and reconcile, as the README's setup gives it.
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use crate::support::command::{stack_sync, stderr_of};
 use crate::support::fake_stack::{FakeStack, Paging};
@@ -34,7 +34,7 @@ async fn the_service_runs_as_a_role_owning_only_its_schemas() {
         .await
         .unwrap();
     db.pool
-        .execute(readme_setup(&role, &database).as_str())
+        .execute(AssertSqlSafe(readme_setup(&role, &database)))
         .await
         .unwrap();
     let url = url_as(&db, &role);
@@ -82,7 +82,9 @@ async fn the_service_runs_as_a_role_owning_only_its_schemas() {
 
     let mut admin = PgConnection::connect(&db.url).await.unwrap();
     admin
-        .execute(format!("drop owned by {role} cascade; drop role {role}").as_str())
+        .execute(AssertSqlSafe(format!(
+            "drop owned by {role} cascade; drop role {role}"
+        )))
         .await
         .unwrap();
 }

@@ -1,7 +1,7 @@
 //! The README's read-only grant for an app's role, run as written: the role reads every table
 //! and view of `stack` and writes none.
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use crate::support::postgres::TestDb;
 use crate::support::readme_sql_after;
@@ -16,12 +16,14 @@ async fn the_readme_grant_lets_an_app_role_read_and_not_write() {
     let db = TestDb::new().await;
     let role = format!("app_reader_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&db.url).await.unwrap();
-    conn.execute(format!("create role {role}").as_str())
+    conn.execute(AssertSqlSafe(format!("create role {role}")))
         .await
         .unwrap();
-    conn.execute(readme_grant(&role).as_str()).await.unwrap();
+    conn.execute(AssertSqlSafe(readme_grant(&role)))
+        .await
+        .unwrap();
 
-    conn.execute(format!("set role {role}").as_str())
+    conn.execute(AssertSqlSafe(format!("set role {role}")))
         .await
         .unwrap();
     let relations: Vec<String> = sqlx::query_scalar(
@@ -34,7 +36,7 @@ async fn the_readme_grant_lets_an_app_role_read_and_not_write() {
     for relation in &relations {
         let read = format!("select count(*) from stack.{relation}");
         assert!(
-            conn.execute(read.as_str()).await.is_ok(),
+            conn.execute(AssertSqlSafe(read.as_str())).await.is_ok(),
             "reading {relation}"
         );
     }
@@ -43,7 +45,9 @@ async fn the_readme_grant_lets_an_app_role_read_and_not_write() {
     assert_eq!(code.as_deref(), Some("42501"), "{write}");
 
     conn.execute("reset role").await.unwrap();
-    conn.execute(format!("drop owned by {role}; drop role {role}").as_str())
-        .await
-        .unwrap();
+    conn.execute(AssertSqlSafe(format!(
+        "drop owned by {role}; drop role {role}"
+    )))
+    .await
+    .unwrap();
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
 use tower::ServiceExt;
 
@@ -26,10 +27,11 @@ async fn assert_nothing_written_in(pool: &PgPool) {
         "team_permissions",
         "project_permissions",
     ] {
-        let rows: i64 = sqlx::query_scalar(&format!("select count(*) from stack.{table}"))
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let rows: i64 =
+            sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from stack.{table}")))
+                .fetch_one(pool)
+                .await
+                .unwrap();
         assert_eq!(rows, 0, "stack.{table} must stay empty");
     }
 }

@@ -1,6 +1,7 @@
 //! `stack.users` and `stack.teams` hold exactly the fields the service defines, each filled from
 //! its field: checked over every column of the tables as the database has them.
 
+use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -77,7 +78,7 @@ async fn columns_differing_from_raw(app: &TestApp, table: &str, id: &str) -> Vec
                              + (t.raw ->> (c.key || '_millis'))::bigint * interval '1 ms')))
          order by c.key"
     );
-    sqlx::query_scalar(&sql)
+    sqlx::query_scalar(AssertSqlSafe(sql.as_str()))
         .bind(id)
         .fetch_all(&app.db.pool)
         .await

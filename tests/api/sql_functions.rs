@@ -1,6 +1,7 @@
 //! The version and tombstone functions of `sql/functions/`, called directly: what each returns
 //! and what it leaves in `stack_sync.versions` and the mirror.
 
+use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
 use stack_sync::model::Key;
 use time::OffsetDateTime;
@@ -73,7 +74,7 @@ async fn change_link(
 }
 
 async fn count(pool: &PgPool, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("select count(*) from stack.{table}"))
+    sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from stack.{table}")))
         .fetch_one(pool)
         .await
         .unwrap()

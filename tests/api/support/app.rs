@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::Response;
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use stack_sync::config::Settings;
@@ -215,7 +216,7 @@ impl TestApp {
 
     /// How many rows the schema-qualified `table` holds.
     pub async fn count_in(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("select count(*) from {table}"))
+        sqlx::query_scalar(AssertSqlSafe(format!("select count(*) from {table}")))
             .fetch_one(&self.db.pool)
             .await
             .unwrap()

@@ -4,6 +4,7 @@ pub mod app;
 pub mod command;
 pub mod fake_stack;
 pub mod payloads;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod serve_process;
 pub mod signing;

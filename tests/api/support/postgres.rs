@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use stack_sync::store::schema;
 
 const INSTALL_HINT: &str = "tests need PostgreSQL: set DATABASE_URL to a server where the user \
@@ -40,7 +40,7 @@ impl TestDb {
         let name = format!("stack_sync_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(server).await.expect(INSTALL_HINT);
         admin
-            .execute(format!("create database {name}").as_str())
+            .execute(AssertSqlSafe(format!("create database {name}")))
             .await
             .expect("creating a test database");
         let mut url = url::Url::parse(server).expect("DATABASE_URL is a URL");
@@ -67,7 +67,7 @@ impl Drop for TestDb {
             runtime.block_on(async {
                 if let Ok(mut admin) = PgConnection::connect(server_url()).await {
                     let sql = format!("drop database if exists {name} with (force)");
-                    let _ = admin.execute(sql.as_str()).await;
+                    let _ = admin.execute(AssertSqlSafe(sql)).await;
                 }
             });
         });
@@ -167,6 +167,46 @@ pub struct PrivateCluster {
 
 impl PrivateCluster {
     pub fn start() -> Self {
+        let cluster = Self::init();
+        cluster.resume();
+        cluster
+    }
+
+    /// A cluster that accepts TLS connections only (`hostssl` lines alone in `pg_hba.conf`),
+    /// serving the certificate `server.crt` of [`Certificates`] in its directory.
+    pub fn start_tls_only() -> (Self, Certificates) {
+        let cluster = Self::init();
+        let certificates = Certificates::issue(&cluster.dir.join("certs"));
+        let data = cluster.dir.join("data");
+        for name in ["server.crt", "server.key"] {
+            fs::copy(certificates.dir.join(name), data.join(name))
+                .expect("copying the certificate");
+        }
+        fs::write(
+            data.join("pg_hba.conf"),
+            "hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )
+        .expect("writing pg_hba.conf");
+        let mut conf = fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("opening postgresql.conf");
+        std::io::Write::write_all(
+            &mut conf,
+            b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        )
+        .expect("turning on ssl");
+        if let Some(user) = &cluster.as_user {
+            run(Command::new("chown").arg("-R").arg(user).arg(&data));
+        }
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key")));
+        cluster.resume();
+        (cluster, certificates)
+    }
+
+    fn init() -> Self {
         let bin = server_binaries().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("cluster-{}", uuid::Uuid::new_v4().simple()));
@@ -178,7 +218,6 @@ impl PrivateCluster {
             port: free_port(),
         };
         init_cluster(&cluster.bin, &cluster.dir, &cluster.as_user);
-        cluster.resume();
         cluster
     }
 
@@ -207,6 +246,70 @@ impl Drop for PrivateCluster {
             .arg(self.dir.join("data"))
             .output();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A test CA, a server certificate it signed for `localhost` only, and a second CA that signed
+/// nothing the server shows; made with the `openssl` command.
+pub struct Certificates {
+    pub dir: PathBuf,
+}
+
+impl Certificates {
+    fn issue(dir: &Path) -> Self {
+        fs::create_dir_all(dir).expect("creating the certificates' directory");
+        let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(dir).args(args));
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            let subject = format!("/CN=stack-sync test {ca}");
+            let (key_file, cert_file) = (format!("{ca}.key"), format!("{ca}.crt"));
+            let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
+            args.extend(key);
+            args.extend(["-keyout", &key_file, "-out", &cert_file]);
+            args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+            args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+            openssl(&args);
+        }
+        let mut request = vec!["req", "-subj", "/CN=localhost", "-keyout", "server.key"];
+        request.extend(key);
+        request.extend(["-out", "server.csr"]);
+        openssl(&request);
+        fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("writing the certificate's extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ]);
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The path of one of the files, as a URL parameter takes it.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
     }
 }
 
@@ -262,7 +365,7 @@ fn run(command: &mut Command) {
     );
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
     listener.local_addr().expect("a bound address").port()
 }
