@@ -22,6 +22,7 @@ mod rejections;
 mod replay;
 mod retention;
 mod shape;
+mod shared_database;
 mod sql_functions;
 mod support;
 mod tls;

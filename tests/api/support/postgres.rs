@@ -87,7 +87,12 @@ pub fn server_url() -> &'static str {
 /// Starts (or finds running) a cluster private to this checkout and returns its URL.
 fn throwaway_cluster() -> String {
     let bin = server_binaries().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("postgres");
+    // One cluster per set of binaries, so that runs against several majors keep each their own.
+    let name = match std::env::var_os(BINARIES_VARIABLE) {
+        Some(_) => format!("postgres-{}", major_version(&bin)),
+        None => "postgres".to_owned(),
+    };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     fs::create_dir_all(&dir).expect("creating target/tmp/postgres");
     // Several test processes (cargo nextest) may start at once: one of them sets up the cluster.
     let lock = File::create(dir.join("lock")).expect("creating the cluster lock file");
@@ -313,8 +318,16 @@ impl Certificates {
     }
 }
 
-/// Where `initdb` and `pg_ctl` are: on the PATH, or in Debian's versioned directories.
+/// Names the directory of the server binaries to test against (`scripts/postgres-binaries`
+/// installs any supported major), in place of the ones found on the machine.
+const BINARIES_VARIABLE: &str = "STACK_SYNC_TEST_POSTGRES_BIN";
+
+/// Where `initdb` and `pg_ctl` are: where `STACK_SYNC_TEST_POSTGRES_BIN` says, or else on the
+/// PATH, or in Debian's versioned directories.
 fn server_binaries() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(BINARIES_VARIABLE) {
+        return Some(PathBuf::from(dir));
+    }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
@@ -326,6 +339,17 @@ fn server_binaries() -> Option<PathBuf> {
     on_path
         .chain(debian)
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+}
+
+/// The major version of the server in `bin`, from `pg_ctl --version` ("pg_ctl (PostgreSQL) 18.4").
+fn major_version(bin: &Path) -> String {
+    let output = Command::new(bin.join("pg_ctl"))
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|err| panic!("running {}: {err}", bin.join("pg_ctl").display()));
+    let version = String::from_utf8_lossy(&output.stdout);
+    let release = version.split_whitespace().last().unwrap_or("unknown");
+    release.split('.').next().unwrap_or(release).to_owned()
 }
 
 /// PostgreSQL refuses to run as root; as root, run it as the `postgres` system user.
