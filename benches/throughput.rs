@@ -11,6 +11,8 @@
 //! `RECORDED_EVENTS` messages already recorded (both generated in SQL before the run), and
 //! `EXPIRED_EVENTS` recorded messages past the retention window, which the service starts
 //! pruning as the deliveries begin. `KEEP=1` leaves the scratch database behind to look into.
+//! How the service connects: `SSLMODE` (added to its URL; unset, libpq's `prefer`) and
+//! `VIA_PORT`, a pooler's port on the same host (`bench/databases.sh` runs all three).
 //!
 //! Besides the rate and latency, it reports what each delivery cost Postgres: the WAL it wrote,
 //! the CPU time of its processes, and the growth of the replay log on disk.
@@ -40,13 +42,14 @@ async fn main() {
         knob("USERS", 1000),
     );
     let database = Scratch::create("stack_sync_bench").await;
+    let service_url = service_url(&database.url);
     let feed = knob("FEED", 0) == 1;
     let env: HashMap<String, String> = [
         (
             "STACK_SYNC_FEED__ENABLED",
             if feed { "true" } else { "false" },
         ),
-        ("DATABASE_URL", database.url.as_str()),
+        ("DATABASE_URL", service_url.as_str()),
         ("STACK_WEBHOOK_SECRET", SECRET),
         ("PORT", "0"),
         ("STACK_SYNC_METRICS__PORT", "0"),
@@ -144,6 +147,19 @@ async fn main() {
     if knob("KEEP", 0) == 0 {
         database.drop_it().await;
     }
+}
+
+/// The scratch database's URL as the service is to reach it: through a pooler on `VIA_PORT`,
+/// with `SSLMODE`.
+fn service_url(direct: &str) -> String {
+    let mut url = url::Url::parse(direct).unwrap();
+    if let Ok(port) = std::env::var("VIA_PORT") {
+        url.set_port(Some(port.parse().expect("VIA_PORT"))).unwrap();
+    }
+    if let Ok(mode) = std::env::var("SSLMODE") {
+        url.query_pairs_mut().append_pair("sslmode", &mode);
+    }
+    url.to_string()
 }
 
 async fn deliver(
