@@ -1,5 +1,5 @@
 -- Generated from USER_FIELDS in src/model/fields.rs; do not edit. After changing the
--- fields, `STACK_SYNC_BLESS=1 cargo test generated` rewrites this file.
+-- fields, `BLESS=1 cargo test generated` rewrites this file.
 --
 -- Writes a user row from its validated columns (p_row, see model::Row) and Stack's
 -- object as received (p_raw), unless the row holds exactly that object already, and

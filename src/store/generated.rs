@@ -1,7 +1,7 @@
 //! The SQL that follows from the field lists of `model::fields`: the functions that write a user
 //! or team row. They are kept as ordinary files (`sql/functions/write_user.sql`,
 //! `write_team.sql`) so that a reader sees the statement that runs, and a test holds each file
-//! to what these lists render; `STACK_SYNC_BLESS=1 cargo test` rewrites them after a change.
+//! to what these lists render; `BLESS=1 cargo test` rewrites them after a change.
 
 use std::fmt::Write;
 
@@ -39,7 +39,7 @@ impl Written {
         let columns: Vec<&str> = self.fields.iter().map(Field::column).collect();
         let mut sql = format!(
             "-- Generated from {constant}_FIELDS in src/model/fields.rs; do not edit. After changing the\n\
-             -- fields, `STACK_SYNC_BLESS=1 cargo test generated` rewrites this file.\n\
+             -- fields, `BLESS=1 cargo test generated` rewrites this file.\n\
              --\n\
              -- Writes a {object} row from its validated columns (p_row, see model::Row) and Stack's\n\
              -- object as received (p_raw), unless the row holds exactly that object already, and\n\
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn generated_write_functions_match_the_field_lists() {
-        let bless = std::env::var_os("STACK_SYNC_BLESS").is_some();
+        let bless = std::env::var_os("BLESS").is_some();
         for written in WRITTEN {
             let path = format!(
                 "{}/sql/functions/{}",
@@ -117,7 +117,7 @@ mod tests {
             let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
             assert!(
                 on_disk == rendered,
-                "{path} is not what the field lists render; run STACK_SYNC_BLESS=1 cargo test"
+                "{path} is not what the field lists render; run BLESS=1 cargo test"
             );
         }
     }

@@ -30,6 +30,24 @@ fn serve_without_a_secret_fails_with_one_line_naming_it() {
 }
 
 #[test]
+fn a_misspelt_variable_stops_the_command_naming_the_one_meant() {
+    let vars = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+        ("STACK_SYNC_RETENTON__DAYS", "7"),
+    ];
+    let output = stack_sync(&["migrate"], &vars).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "unknown setting STACK_SYNC_RETENTON__DAYS (did you mean STACK_SYNC_RETENTION__DAYS?)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_malformed_secret_is_refused_without_echoing_it() {
     let vars = [
         ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),

@@ -320,9 +320,9 @@ impl Certificates {
 
 /// Names the directory of the server binaries to test against (`scripts/postgres-binaries`
 /// installs any supported major), in place of the ones found on the machine.
-const BINARIES_VARIABLE: &str = "STACK_SYNC_TEST_POSTGRES_BIN";
+const BINARIES_VARIABLE: &str = "TEST_POSTGRES_BIN";
 
-/// Where `initdb` and `pg_ctl` are: where `STACK_SYNC_TEST_POSTGRES_BIN` says, or else on the
+/// Where `initdb` and `pg_ctl` are: where `TEST_POSTGRES_BIN` says, or else on the
 /// PATH, or in Debian's versioned directories.
 fn server_binaries() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(BINARIES_VARIABLE) {

@@ -9,11 +9,13 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod known_keys;
+
 use crate::database::TlsSettings;
 use crate::server::ConnectionLimits;
 use crate::signature::{SecretError, SigningKey};
 
-const DEFAULTS: &str = include_str!("../config/default.toml");
+const DEFAULTS: &str = include_str!("../../config/default.toml");
 const ENV_PREFIX: &str = "STACK_SYNC";
 
 /// The plain variable names users expect, and the setting each one fills when the
@@ -53,6 +55,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// The port of the Prometheus listener (on server.host); 0 picks a free one.
     pub port: u16,
@@ -132,6 +135,7 @@ pub struct StackApiSettings {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
 }
@@ -170,6 +174,9 @@ pub enum SettingsError {
         position: usize,
         reason: SecretError,
     },
+    /// Settings that do not exist, each with the closest one that does.
+    #[error("{0}")]
+    Unknown(String),
     #[error("{key} must be {expected}")]
     OutOfRange {
         key: &'static str,
@@ -179,6 +186,7 @@ pub enum SettingsError {
 
 /// The settings as written, before they are checked.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
     server: RawServer,
     database: RawDatabase,
@@ -192,12 +200,14 @@ struct Raw {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawFeed {
     enabled: bool,
     channel: String,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawServer {
     host: String,
     port: u16,
@@ -208,6 +218,7 @@ struct RawServer {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: Option<SecretString>,
     sslmode: Option<String>,
@@ -225,6 +236,7 @@ struct RawDatabase {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawWebhook {
     secret: Option<SecretString>,
     tolerance_secs: u64,
@@ -232,6 +244,7 @@ struct RawWebhook {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRetention {
     days: Limit,
     interval_secs: u64,
@@ -239,6 +252,7 @@ struct RawRetention {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawStack {
     project_id: Option<String>,
     secret_server_key: Option<SecretString>,
@@ -246,6 +260,7 @@ struct RawStack {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawReconcile {
     page_size: u32,
     max_delete_share: f64,
@@ -283,6 +298,15 @@ impl Settings {
     /// Loads settings from the defaults, `file` if given, and `env` (the process environment in
     /// production; a plain map in tests), and checks every value.
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        let mut unknown = known_keys::unknown_variables(env);
+        if let Some(file) = file {
+            unknown.extend(known_keys::unknown_in_file(file)?);
+        }
+        if !unknown.is_empty() {
+            return Err(SettingsError::Unknown(known_keys::describe(&unknown)));
+        }
+        let mut settings_env = env.clone();
+        settings_env.remove(known_keys::CONFIG_VARIABLE);
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(File::from(file).required(true));
@@ -291,10 +315,10 @@ impl Settings {
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
-            .source(Some(env.clone()));
+            .source(Some(settings_env));
         builder = builder.add_source(prefixed);
         for (variable, key) in PLAIN_VARIABLES {
-            let prefixed_name = format!("{ENV_PREFIX}_{}", key.replace('.', "__")).to_uppercase();
+            let prefixed_name = known_keys::variable_for(key);
             let value = env.get(variable).filter(|v| !v.trim().is_empty());
             if !env.contains_key(&prefixed_name)
                 && let Some(value) = value
@@ -631,6 +655,35 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(settings.server.host, "127.0.0.1");
         assert_eq!(settings.server.port, 7001);
+    }
+
+    #[test]
+    fn misspelt_keys_stop_the_load_naming_each_with_the_key_meant() {
+        let path =
+            std::env::temp_dir().join(format!("stack-sync-typo-{}.toml", std::process::id()));
+        std::fs::write(&path, "[retention]\nday = 7\n[sever]\nport = 1\n").unwrap();
+        let vars = env(&[
+            URL,
+            ("STACK_SYNC_CONFIG", "named by clap, not a setting"),
+            ("STACK_SYNC_DATABASE__SSL_MODE", "require"),
+        ]);
+        let err = Settings::load(Some(&path), &vars).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        let file = path.display();
+        assert_eq!(
+            err,
+            format!(
+                "unknown settings: STACK_SYNC_DATABASE__SSL_MODE (did you mean \
+                 STACK_SYNC_DATABASE__SSLMODE?), `retention.day` in {file} (did you mean \
+                 `retention.days`?), `sever.port` in {file} (did you mean `server.port`?)"
+            )
+        );
+    }
+
+    #[test]
+    fn the_config_variable_is_not_taken_for_a_setting() {
+        let settings = load(&[("STACK_SYNC_CONFIG", "/nowhere.toml")]).unwrap();
+        assert_eq!(settings.server.port, 8080);
     }
 
     #[test]
