@@ -34,7 +34,12 @@ enum Command {
     /// Receive webhooks (applies pending migrations first unless configured not to).
     Serve,
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Replace functions that a newer stack-sync wrote with this build's (a rollback);
+        /// without it, migrate refuses to go back.
+        #[arg(long)]
+        allow_downgrade: bool,
+    },
     /// Re-apply recorded webhook messages (e.g. failed ones after a fix) and report each.
     Replay(ReplayArgs),
     /// Make the tables equal to Stack's current state, read from its REST API (the backfill,
@@ -140,9 +145,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(address = %app.local_addr()?, "listening");
             app.run_until_stopped().await?;
         }
-        Command::Migrate => {
+        Command::Migrate { allow_downgrade } => {
             let pool = connect(&settings).await?;
-            schema::migrate(&pool)
+            let downgrade = if allow_downgrade {
+                schema::Downgrade::Allow
+            } else {
+                schema::Downgrade::Refuse
+            };
+            schema::migrate_with(&pool, downgrade)
                 .await
                 .context("applying database migrations")?;
             tracing::info!("migrations applied");

@@ -9,11 +9,14 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; verbosity follows `RUST_LOG`, default `info`. Logs go to
+/// Installs the global subscriber; verbosity follows `RUST_LOG`, default `info` (with Postgres's
+/// notices from warnings up: `if not exists` in sqlx's migrator says "already exists, skipping"
+/// on every start). Logs go to
 /// stderr, so that what a command prints for its user (summaries, reports, `status`) is alone
 /// on stdout.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     // Colours only for a terminal: log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

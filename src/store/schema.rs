@@ -3,6 +3,7 @@
 //! `sql/functions/`. Functions are replaced as a whole on every migration, so each has exactly
 //! one definition to read and change; their history is git's.
 
+use sha2::{Digest, Sha256};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
@@ -44,17 +45,72 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
     "write_user",
 ];
 
+/// The version of the function set this build carries, recorded in `stack_sync.function_set`
+/// when it replaces the functions, with the digest of [`FUNCTIONS`] it stands for. Raise the
+/// version with every change to a function; a unit test holds the digest to the definitions.
+pub const FUNCTION_SET: (i32, &str) = (
+    1,
+    "cf4e6e11cd6db63e0d99df9d8df8d4a2d39656c2d9e161cf7af2468da369f10b",
+);
+
+/// Whether `migrate` may replace a newer function set with this build's older one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Downgrade {
+    /// Stop instead: the usual case, an older build starting after a newer one.
+    Refuse,
+    /// Put this build's functions back on purpose: a rollback.
+    Allow,
+}
+
+/// Why the schema could not be brought to this build's.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(
+        "the database's functions are set {found}, written by stack-sync {written_by}; this \
+         build carries the older set {ours} and will not put it back over them: run the newer \
+         build, or `stack-sync migrate --allow-downgrade` to roll the functions back on purpose"
+    )]
+    NewerFunctions {
+        found: i32,
+        written_by: String,
+        ours: i32,
+    },
+}
+
+impl From<sqlx::Error> for SchemaError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Migrate(MigrateError::Execute(err))
+    }
+}
+
 /// The search path functions run with, whoever calls them: nothing a caller's schemas hold can
 /// stand in for a built-in. Every other name in a body is qualified.
 const FUNCTION_SEARCH_PATH: &str = "pg_catalog, pg_temp";
 
 /// Applies pending migrations, then replaces every function of `stack_sync` with the
-/// definitions this binary carries, in one transaction.
-pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
+/// definitions this binary carries, in one transaction, unless the database holds a newer set.
+pub async fn migrate(pool: &PgPool) -> Result<(), SchemaError> {
+    migrate_with(pool, Downgrade::Refuse).await
+}
+
+/// [`migrate`], saying what to do with a newer function set.
+pub async fn migrate_with(pool: &PgPool, downgrade: Downgrade) -> Result<(), SchemaError> {
     let mut connection = migration_connection(pool).await?;
     MIGRATOR.run(&mut connection).await?;
     connection.close().await?;
-    replace_functions(pool).await.map_err(MigrateError::Execute)
+    replace_functions(pool, downgrade).await
+}
+
+/// The sha-256 of every definition, in order, as lowercase hex.
+pub fn functions_digest() -> String {
+    let mut hasher = Sha256::new();
+    for (name, definition) in FUNCTIONS {
+        hasher.update(name.as_bytes());
+        hasher.update(definition.as_bytes());
+    }
+    format!("{:x}", hasher.finalize())
 }
 
 /// The table where sqlx records applied migrations, qualified, if there is one yet.
@@ -80,20 +136,41 @@ async fn migration_connection(pool: &PgPool) -> Result<PgConnection, sqlx::Error
     if on_default_path {
         return PgConnection::connect_with(&options).await;
     }
-    pool.execute("create schema if not exists stack_sync")
+    // Created only when missing: `if not exists` on every start would log Postgres's notice.
+    let schema_missing: bool = sqlx::query_scalar("select to_regnamespace('stack_sync') is null")
+        .fetch_one(pool)
         .await?;
+    if schema_missing {
+        pool.execute("create schema if not exists stack_sync")
+            .await?;
+    }
     // A `set`, not the startup parameter `options`, which PgBouncer refuses.
     let mut connection = PgConnection::connect_with(&options).await?;
     connection.execute("set search_path = stack_sync").await?;
     Ok(connection)
 }
 
-async fn replace_functions(pool: &PgPool) -> Result<(), sqlx::Error> {
+async fn replace_functions(pool: &PgPool, downgrade: Downgrade) -> Result<(), SchemaError> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock($1)")
         .bind(FUNCTIONS_LOCK)
         .execute(&mut *tx)
         .await?;
+    let (ours, _) = FUNCTION_SET;
+    let recorded: Option<(i32, String)> =
+        sqlx::query_as("select version, written_by from stack_sync.function_set")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((found, written_by)) = recorded
+        && found > ours
+        && downgrade == Downgrade::Refuse
+    {
+        return Err(SchemaError::NewerFunctions {
+            found,
+            written_by,
+            ours,
+        });
+    }
     // Bodies refer to each other; check them when called, not in file order (as pg_dump does).
     tx.execute("set local check_function_bodies = off").await?;
     // Dropped first, so that a function whose arguments changed leaves no stale overload.
@@ -110,7 +187,19 @@ async fn replace_functions(pool: &PgPool) -> Result<(), sqlx::Error> {
         "revoke execute on function %s from public",
     ])))
     .await?;
-    tx.commit().await
+    sqlx::query(
+        "insert into stack_sync.function_set (version, digest, written_by) values ($1, $2, $3)
+         on conflict (only_row) do update
+         set version = excluded.version, digest = excluded.digest,
+             written_by = excluded.written_by, written_at = now()",
+    )
+    .bind(ours)
+    .bind(functions_digest())
+    .bind(env!("CARGO_PKG_VERSION"))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A block (made of this file's constants, so safe to run) that runs each of `statements` (with `%s` standing for the function) on every
@@ -150,6 +239,16 @@ mod tests {
             .map(|(name, _)| format!("{name}.sql"))
             .collect();
         assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn the_function_set_version_moves_with_its_definitions() {
+        let digest = functions_digest();
+        assert!(
+            FUNCTION_SET.1 == digest,
+            "the functions changed: raise FUNCTION_SET's version in src/store/schema.rs and set \
+             its digest to \"{digest}\""
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod recorded_bodies;
 mod rejections;
 mod replay;
 mod retention;
+mod schema_guards;
 mod shape;
 mod shared_database;
 mod sql_functions;
