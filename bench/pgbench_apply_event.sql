@@ -5,14 +5,14 @@
 \set n random(1, 1000000000)
 \set u random(1, :user_count)
 select stack_sync.apply_event(
-    'msg_' || :client_id || '_' || :n || '_' || txid_current(),
-    'user.updated',
-    convert_to(:payload, 'UTF8'),
-    null,
-    clock_timestamp(),
-    'user', false, md5(:u::text)::uuid, null, null,
-    bench_row(d.data),
-    d.data,
+    row(
+        'msg_' || :client_id || '_' || :n || '_' || txid_current(),
+        'user.updated',
+        convert_to(:payload, 'UTF8'),
+        null,
+        clock_timestamp()
+    )::stack_sync.message,
+    row('user', false, md5(:u::text)::uuid, null, null, bench_row(d.data), d.data)::stack_sync.change,
     false,
     null
 )

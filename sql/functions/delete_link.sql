@@ -1,25 +1,29 @@
 -- Removes a membership or permission, announcing it on the feed; returns the number of rows
 -- removed.
 create or replace function stack_sync.delete_link(
-    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text, p_svix_id text
+    p_change stack_sync.change, p_svix_id text
 ) returns integer
 language plpgsql as $$
 declare
     v_deleted integer;
 begin
-    if p_kind = 'team_member' then
-        delete from stack.team_members m where m.team_id = p_team_id and m.user_id = p_user_id;
-    elsif p_kind = 'team_permission' then
+    case p_change.kind
+    when 'team_member' then
+        delete from stack.team_members m
+        where m.team_id = p_change.team_id and m.user_id = p_change.user_id;
+    when 'team_permission' then
         delete from stack.team_permissions p
-        where p.team_id = p_team_id and p.user_id = p_user_id and p.permission_id = p_permission_id;
-    else
+        where p.team_id = p_change.team_id and p.user_id = p_change.user_id
+          and p.permission_id = p_change.permission_id;
+    when 'project_permission' then
         delete from stack.project_permissions p
-        where p.user_id = p_user_id and p.permission_id = p_permission_id;
-    end if;
+        where p.user_id = p_change.user_id and p.permission_id = p_change.permission_id;
+    end case;
     get diagnostics v_deleted = row_count;
     if v_deleted > 0 then
         perform stack_sync.notify_link(
-            p_kind, 'delete', p_user_id, p_team_id, p_permission_id, p_svix_id
+            p_change.kind, 'delete', p_change.user_id, p_change.team_id, p_change.permission_id,
+            p_svix_id
         );
     end if;
     return v_deleted;

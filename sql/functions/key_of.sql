@@ -2,7 +2,7 @@
 -- with '/', team before user before permission. Uuids have a fixed length, so a permission id
 -- may contain anything. Rust's `model::Key` prints the same text.
 create or replace function stack_sync.key_of(
-    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text
+    p_kind stack_sync.kind, p_user_id uuid, p_team_id uuid, p_permission_id text
 ) returns text
 language sql immutable as $$
     select case p_kind

@@ -1,27 +1,27 @@
 -- Whether the mirror holds the row with these ids (reconcile tells created from updated).
-create or replace function stack_sync.mirrored(
-    p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text
-) returns boolean
+create or replace function stack_sync.mirrored(p_change stack_sync.change) returns boolean
 language plpgsql stable as $$
 begin
-    case p_kind
+    case p_change.kind
     when 'user' then
-        return exists (select 1 from stack.users where id = p_user_id);
+        return exists (select 1 from stack.users where id = p_change.user_id);
     when 'team' then
-        return exists (select 1 from stack.teams where id = p_team_id);
+        return exists (select 1 from stack.teams where id = p_change.team_id);
     when 'team_member' then
         return exists (
-            select 1 from stack.team_members where team_id = p_team_id and user_id = p_user_id
+            select 1 from stack.team_members
+            where team_id = p_change.team_id and user_id = p_change.user_id
         );
     when 'team_permission' then
         return exists (
             select 1 from stack.team_permissions
-            where team_id = p_team_id and user_id = p_user_id and permission_id = p_permission_id
+            where team_id = p_change.team_id and user_id = p_change.user_id
+              and permission_id = p_change.permission_id
         );
-    else
+    else -- project_permission
         return exists (
             select 1 from stack.project_permissions
-            where user_id = p_user_id and permission_id = p_permission_id
+            where user_id = p_change.user_id and permission_id = p_change.permission_id
         );
     end case;
 end;

@@ -1,6 +1,6 @@
 -- The change feed's notification for a membership or permission: p_op is 'insert' or 'delete'.
 create or replace function stack_sync.notify_link(
-    p_kind text, p_op text, p_user_id uuid, p_team_id uuid, p_permission_id text, p_svix_id text
+    p_kind stack_sync.kind, p_op text, p_user_id uuid, p_team_id uuid, p_permission_id text, p_svix_id text
 ) returns void
 language sql as $$
     select stack_sync.notify(

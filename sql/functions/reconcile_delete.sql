@@ -2,16 +2,12 @@
 -- (a webhook newer than the confirmation brought the row back). Changed rows are announced on
 -- p_feed_channel, as apply_event does.
 create or replace function stack_sync.reconcile_delete(
-    p_run_id bigint, p_kind text, p_user_id uuid, p_team_id uuid, p_permission_id text,
-    p_time timestamptz, p_feed_channel text
+    p_run_id bigint, p_change stack_sync.change, p_time timestamptz, p_feed_channel text
 ) returns text
 language plpgsql as $$
 begin
     perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
-    perform stack_sync.lock_ids(p_user_id, p_team_id);
-    return stack_sync.change_mirror(
-        p_kind, true, p_user_id, p_team_id, p_permission_id, null, null, p_time,
-        'reconcile:' || p_run_id
-    );
+    perform stack_sync.lock_ids(p_change.user_id, p_change.team_id);
+    return stack_sync.change_mirror(p_change, p_time, 'reconcile:' || p_run_id);
 end;
 $$;

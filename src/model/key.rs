@@ -4,9 +4,10 @@ use std::fmt;
 
 use uuid::Uuid;
 
-/// A kind of mirrored row. Its name is the `kind` in `stack_sync.versions` and
-/// `stack_sync.reconcile_seen`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A kind of mirrored row: Postgres's `stack_sync.kind`. Its name is also the text `kind` in
+/// `stack_sync.versions` and `stack_sync.reconcile_seen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "stack_sync.kind", rename_all = "snake_case")]
 pub enum Kind {
     User,
     Team,

@@ -265,11 +265,11 @@ impl<'a> Run<'a> {
         }
         let outcomes = if self.dry_run {
             let mut tx = self.pool.begin().await?;
-            let outcomes = store::apply_page(&mut *tx, self.run, kind, &fresh, fetched_at).await?;
+            let outcomes = store::apply_page(&mut *tx, self.run, &fresh, fetched_at).await?;
             tx.rollback().await?;
             outcomes
         } else {
-            store::apply_page(self.pool, self.run, kind, &fresh, fetched_at).await?
+            store::apply_page(self.pool, self.run, &fresh, fetched_at).await?
         };
         let counts = self.summary.counts_mut(kind);
         for applied in outcomes {

@@ -1,13 +1,14 @@
 //! Applying a verified change to the mirror tables, and the parameters a change becomes.
 
 use serde_json::{Map, Value};
-use sqlx::PgExecutor;
+use sqlx::postgres::{PgHasArrayType, PgTypeInfo};
 use sqlx::types::Json;
+use sqlx::{PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::stored_body;
-use crate::model::{Change, Outcome};
+use crate::model::{Change, Kind, Outcome};
 
 /// One Stack event to apply.
 #[derive(Debug, Clone, Copy)]
@@ -23,35 +24,65 @@ pub struct EventToApply<'a> {
     pub feed_channel: Option<&'a str>,
 }
 
-/// A change as `stack_sync.change_mirror` takes it.
-pub(crate) struct ChangeParams<'a> {
-    pub kind: &'static str,
-    pub removed: bool,
-    pub user_id: Option<Uuid>,
-    pub team_id: Option<Uuid>,
-    pub permission_id: Option<&'a str>,
+/// A change as the functions take it: Postgres's `stack_sync.change` (migration 0009). Only
+/// ever sent, so it borrows what it sends and derives no decoding.
+#[derive(sqlx::Encode)]
+pub(crate) struct ChangeRecord<'a> {
+    kind: Kind,
+    removed: bool,
+    user_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+    permission_id: Option<&'a str>,
     /// A user's or team's validated columns.
-    pub row: Option<Json<&'a Map<String, Value>>>,
+    columns: Option<Json<&'a Map<String, Value>>>,
     /// The object as Stack sent it, kept as `raw`.
-    pub raw: Option<Json<&'a Value>>,
+    raw: Option<Json<&'a Value>>,
 }
 
-impl<'a> ChangeParams<'a> {
+impl<'a> ChangeRecord<'a> {
     pub fn of(change: &'a Change) -> Self {
         let key = change.key();
-        let (row, raw) = match change {
+        let (columns, raw) = match change {
             Change::Upsert { row, data, .. } => (Some(Json(&row.columns)), Some(Json(data))),
             Change::Grant(_) | Change::Remove(_) => (None, None),
         };
         Self {
-            kind: key.kind().as_str(),
+            kind: key.kind(),
             removed: matches!(change, Change::Remove(_)),
             user_id: key.user_id(),
             team_id: key.team_id(),
             permission_id: key.permission_id(),
-            row,
+            columns,
             raw,
         }
+    }
+}
+
+impl sqlx::Type<Postgres> for ChangeRecord<'_> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_name("stack_sync.change")
+    }
+}
+
+impl PgHasArrayType for ChangeRecord<'_> {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::array_of("stack_sync.change")
+    }
+}
+
+/// A message as the functions record it: Postgres's `stack_sync.message`.
+#[derive(sqlx::Encode)]
+struct MessageRecord<'a> {
+    svix_id: &'a str,
+    event_type: &'a str,
+    payload: &'a [u8],
+    payload_encoding: Option<&'static str>,
+    source_time: Option<OffsetDateTime>,
+}
+
+impl sqlx::Type<Postgres> for MessageRecord<'_> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_name("stack_sync.message")
     }
 }
 
@@ -62,25 +93,19 @@ pub async fn apply_event(
     event: &EventToApply<'_>,
     replay: bool,
 ) -> Result<Outcome, sqlx::Error> {
-    let change = ChangeParams::of(event.change);
     let body = stored_body::encode(event.payload);
-    sqlx::query_scalar(
-        "select stack_sync.apply_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(event.svix_id)
-    .bind(event.event_type)
-    .bind(body.bytes.as_ref())
-    .bind(body.encoding)
-    .bind(event.source_time)
-    .bind(change.kind)
-    .bind(change.removed)
-    .bind(change.user_id)
-    .bind(change.team_id)
-    .bind(change.permission_id)
-    .bind(change.row)
-    .bind(change.raw)
-    .bind(replay)
-    .bind(event.feed_channel)
-    .fetch_one(db)
-    .await
+    let message = MessageRecord {
+        svix_id: event.svix_id,
+        event_type: event.event_type,
+        payload: body.bytes.as_ref(),
+        payload_encoding: body.encoding,
+        source_time: event.source_time,
+    };
+    sqlx::query_scalar("select stack_sync.apply_event($1, $2, $3, $4)")
+        .bind(message)
+        .bind(ChangeRecord::of(event.change))
+        .bind(replay)
+        .bind(event.feed_channel)
+        .fetch_one(db)
+        .await
 }

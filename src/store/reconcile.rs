@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::mirror::ChangeParams;
+use super::mirror::ChangeRecord;
 use crate::model::{Change, Key, Kind, Outcome};
 
 /// The advisory lock key held by a running reconcile ("stacksyn" in ASCII).
@@ -135,24 +135,18 @@ pub struct RunRef<'a> {
     pub feed_channel: Option<&'a str>,
 }
 
-/// Applies validated `changes` (grants and upserts of one kind) fetched at `fetched_at`, with
-/// the guards of live delivery; returns what became of each, in order.
+/// Applies validated `changes` (grants and upserts) fetched at `fetched_at`, with the guards of
+/// live delivery; returns what became of each, in order.
 pub async fn apply_page(
     db: impl PgExecutor<'_>,
     run: RunRef<'_>,
-    kind: Kind,
     changes: &[Change],
     fetched_at: OffsetDateTime,
 ) -> Result<Vec<PageOutcome>, sqlx::Error> {
-    let params: Vec<ChangeParams<'_>> = changes.iter().map(ChangeParams::of).collect();
-    sqlx::query_as("select * from stack_sync.reconcile_apply($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    let records: Vec<ChangeRecord<'_>> = changes.iter().map(ChangeRecord::of).collect();
+    sqlx::query_as("select * from stack_sync.reconcile_apply($1, $2, $3, $4)")
         .bind(run.id)
-        .bind(kind.as_str())
-        .bind(params.iter().map(|p| p.user_id).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.team_id).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.permission_id).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.row).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.raw).collect::<Vec<_>>())
+        .bind(records)
         .bind(fetched_at)
         .bind(run.feed_channel)
         .fetch_all(db)
@@ -205,7 +199,7 @@ pub async fn deletion_candidates(
 ) -> Result<Vec<(String, Key)>, sqlx::Error> {
     let sql = format!(
         "select key, user_id, team_id, permission_id from (
-             select stack_sync.key_of($2, user_id, team_id, permission_id) as key, *
+             select stack_sync.key_of($2::stack_sync.kind, user_id, team_id, permission_id) as key, *
              from ({}) as rows
          ) as mirrored
          where synced_at < $3 and key > $4
@@ -248,12 +242,10 @@ pub async fn delete_confirmed(
     key: &Key,
     confirmed_at: OffsetDateTime,
 ) -> Result<Outcome, sqlx::Error> {
-    sqlx::query_scalar("select stack_sync.reconcile_delete($1, $2, $3, $4, $5, $6, $7)")
+    let removal = Change::Remove(key.clone());
+    sqlx::query_scalar("select stack_sync.reconcile_delete($1, $2, $3, $4)")
         .bind(run.id)
-        .bind(key.kind().as_str())
-        .bind(key.user_id())
-        .bind(key.team_id())
-        .bind(key.permission_id())
+        .bind(ChangeRecord::of(&removal))
         .bind(confirmed_at)
         .bind(run.feed_channel)
         .fetch_one(db)

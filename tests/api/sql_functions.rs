@@ -60,17 +60,21 @@ async fn change_link(
     id: &str,
 ) -> String {
     let permission = (kind == "team_permission").then_some("team_admin");
-    sqlx::query_scalar("select stack_sync.change_link($1, $2, $3, $4, $5, $6, $7)")
-        .bind(kind)
-        .bind(removed)
-        .bind(user)
-        .bind(team)
-        .bind(permission)
-        .bind(at)
-        .bind(id)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "select stack_sync.change_link(
+             row($1::stack_sync.kind, $2, $3, $4, $5, null, null)::stack_sync.change, $6, $7
+         )",
+    )
+    .bind(kind)
+    .bind(removed)
+    .bind(user)
+    .bind(team)
+    .bind(permission)
+    .bind(at)
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 async fn count(pool: &PgPool, table: &str) -> i64 {
@@ -222,13 +226,19 @@ async fn change_link_leaves_links_of_a_buried_user_alone() {
 async fn a_kind_the_functions_do_not_know_is_a_data_exception() {
     let db = TestDb::new().await;
     let result: Result<String, _> = sqlx::query_scalar(
-        "select stack_sync.change_mirror('session', false, null, null, null, null, null, now(), 'm')",
+        "select stack_sync.change_mirror(
+             row('session', false, null, null, null, null, null)::stack_sync.change, now(), 'm'
+         )",
     )
     .fetch_one(&db.pool)
     .await;
     let err = result.unwrap_err();
     let code = err.as_database_error().and_then(|db| db.code());
-    assert_eq!(code.as_deref(), Some("22023"), "{err}");
+    // 22P02 now: the kind is a Postgres enum, which refuses the label before any function runs.
+    assert!(
+        code.as_deref().is_some_and(|code| code.starts_with("22")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -254,7 +264,7 @@ async fn keys_are_spelled_alike_in_sql_and_rust() {
         },
     ] {
         let in_sql: String = sqlx::query_scalar("select stack_sync.key_of($1, $2, $3, $4)")
-            .bind(key.kind().as_str())
+            .bind(key.kind())
             .bind(key.user_id())
             .bind(key.team_id())
             .bind(key.permission_id())
