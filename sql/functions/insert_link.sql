@@ -1,3 +1,5 @@
+-- Generated from Kind::info in src/model/key.rs; do not edit. After changing the kinds,
+-- `BLESS=1 cargo test generated` rewrites this file.
 -- Adds a membership or permission unless it is there, announcing it on the feed; returns the
 -- number of rows added. Not `on conflict do nothing`, which costs a WAL record more for every
 -- row it adds: the caller holds the locks of the link's user and team, so nobody adds it between
@@ -22,10 +24,9 @@ begin
         select p_change.team_id, p_change.user_id, p_change.permission_id, p_svix_id
         where not exists (
             select from stack.team_permissions
-            where team_id = p_change.team_id and user_id = p_change.user_id
-              and permission_id = p_change.permission_id
+            where team_id = p_change.team_id and user_id = p_change.user_id and permission_id = p_change.permission_id
         );
-    when 'project_permission' then
+    else -- project_permission
         insert into stack.project_permissions (user_id, permission_id, svix_id)
         select p_change.user_id, p_change.permission_id, p_svix_id
         where not exists (

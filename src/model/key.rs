@@ -38,6 +38,78 @@ impl Kind {
     }
 }
 
+/// What a kind of row is, wherever it is named. The per-kind SQL (`key_of`, `mirrored`,
+/// `insert_link`, `delete_link`, `notify_link`) is rendered from it by `store::generated`, and
+/// the Rust that names kinds reads it, so that a kind is described once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// Its table in schema `stack`: also its name on the change feed, in reconcile summaries
+    /// and in the metrics' `entity` label.
+    pub table: &'static str,
+    /// The ids that name one row, in the order of its text key (team before user before
+    /// permission): each a field of `stack_sync.change` and the column of `table` holding it.
+    pub key: &'static [KeyPart],
+}
+
+/// One id of a row's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPart {
+    /// The field of `stack_sync.change` (and `model::Key`) that carries it.
+    pub field: &'static str,
+    /// Its column in the kind's table.
+    pub column: &'static str,
+}
+
+const fn same(name: &'static str) -> KeyPart {
+    KeyPart {
+        field: name,
+        column: name,
+    }
+}
+
+const TEAM_ID: KeyPart = same("team_id");
+const USER_ID: KeyPart = same("user_id");
+const PERMISSION_ID: KeyPart = same("permission_id");
+
+impl Kind {
+    pub const fn info(self) -> KindInfo {
+        match self {
+            Self::User => KindInfo {
+                table: "users",
+                key: &[KeyPart {
+                    field: "user_id",
+                    column: "id",
+                }],
+            },
+            Self::Team => KindInfo {
+                table: "teams",
+                key: &[KeyPart {
+                    field: "team_id",
+                    column: "id",
+                }],
+            },
+            Self::TeamMember => KindInfo {
+                table: "team_members",
+                key: &[TEAM_ID, USER_ID],
+            },
+            Self::TeamPermission => KindInfo {
+                table: "team_permissions",
+                key: &[TEAM_ID, USER_ID, PERMISSION_ID],
+            },
+            Self::ProjectPermission => KindInfo {
+                table: "project_permissions",
+                key: &[USER_ID, PERMISSION_ID],
+            },
+        }
+    }
+
+    /// Whether rows of this kind are links (memberships and permissions), kept by their key
+    /// alone, rather than objects with columns of their own.
+    pub const fn is_link(self) -> bool {
+        !matches!(self, Self::User | Self::Team)
+    }
+}
+
 /// What identifies one mirrored row.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {

@@ -9,5 +9,5 @@ pub mod outcome;
 
 pub use change::{Change, InvalidObject};
 pub use fields::Row;
-pub use key::{Key, Kind};
+pub use key::{Key, KeyPart, Kind, KindInfo};
 pub use outcome::Outcome;

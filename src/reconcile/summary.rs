@@ -11,15 +11,9 @@ use crate::model::{Kind, Outcome};
 /// Invalid objects listed in a summary at most; the count goes on past it.
 const LISTED_INVALID: usize = 100;
 
-/// The name of a kind's row in summaries.
+/// The name of a kind's row in summaries: its table's, as on the change feed.
 pub fn entity_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::User => "users",
-        Kind::Team => "teams",
-        Kind::TeamMember => "memberships",
-        Kind::TeamPermission => "team_permissions",
-        Kind::ProjectPermission => "project_permissions",
-    }
+    kind.info().table
 }
 
 /// Row counts for one entity.
@@ -65,7 +59,9 @@ pub struct Summary {
     pub dry_run: bool,
     pub users: Counts,
     pub teams: Counts,
-    pub memberships: Counts,
+    /// `memberships` in the summaries of earlier builds: runs stored by them keep that name, and
+    /// so does the metrics' `entity` label until the first run of this build.
+    pub team_members: Counts,
     pub team_permissions: Counts,
     pub project_permissions: Counts,
     /// The first invalid objects, with why; `Counts::invalid` has how many there were.
@@ -79,7 +75,7 @@ impl Summary {
         match kind {
             Kind::User => &mut self.users,
             Kind::Team => &mut self.teams,
-            Kind::TeamMember => &mut self.memberships,
+            Kind::TeamMember => &mut self.team_members,
             Kind::TeamPermission => &mut self.team_permissions,
             Kind::ProjectPermission => &mut self.project_permissions,
         }
@@ -89,7 +85,7 @@ impl Summary {
         match kind {
             Kind::User => self.users,
             Kind::Team => self.teams,
-            Kind::TeamMember => self.memberships,
+            Kind::TeamMember => self.team_members,
             Kind::TeamPermission => self.team_permissions,
             Kind::ProjectPermission => self.project_permissions,
         }

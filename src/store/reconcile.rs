@@ -153,29 +153,21 @@ pub async fn apply_page(
         .await
 }
 
-/// Where the rows of a kind live, with their ids in the columns `stack_sync.key_of` takes.
-fn mirror_rows(kind: Kind) -> &'static str {
-    match kind {
-        Kind::User => {
-            "select id as user_id, null::uuid as team_id, null::text as permission_id, synced_at
-             from stack.users"
-        }
-        Kind::Team => {
-            "select null::uuid as user_id, id as team_id, null::text as permission_id, synced_at
-             from stack.teams"
-        }
-        Kind::TeamMember => {
-            "select user_id, team_id, null::text as permission_id, synced_at
-             from stack.team_members"
-        }
-        Kind::TeamPermission => {
-            "select user_id, team_id, permission_id, synced_at from stack.team_permissions"
-        }
-        Kind::ProjectPermission => {
-            "select user_id, null::uuid as team_id, permission_id, synced_at
-             from stack.project_permissions"
-        }
-    }
+/// Where the rows of a kind live, with their ids in the columns `stack_sync.key_of` takes:
+/// a statement made of `Kind::info`'s names, constants all.
+fn mirror_rows(kind: Kind) -> String {
+    let info = kind.info();
+    let id = |field: &str, null: &str| match info.key.iter().find(|part| part.field == field) {
+        Some(part) => format!("{} as {field}", part.column),
+        None => format!("{null} as {field}"),
+    };
+    format!(
+        "select {}, {}, {}, synced_at from stack.{}",
+        id("user_id", "null::uuid"),
+        id("team_id", "null::uuid"),
+        id("permission_id", "null::text"),
+        info.table
+    )
 }
 
 /// A mirrored row's key, as the database spells it and as its parts.
@@ -210,7 +202,7 @@ pub async fn deletion_candidates(
          order by key limit $5",
         mirror_rows(kind)
     );
-    // Built from the per-kind fragments of `mirror_rows`, constants all.
+    // Built from `mirror_rows`, constants all.
     let rows: Vec<KeyRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(run_id)
         .bind(kind.as_str())

@@ -8,6 +8,7 @@ use sqlx::{AssertSqlSafe, PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use super::schema;
+use crate::model::Kind;
 
 /// Messages recorded as failed and not replayed since.
 pub async fn failed_waiting(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
@@ -123,14 +124,18 @@ pub async fn schema(db: &PgPool) -> Result<Schema, sqlx::Error> {
         Some(table) => format!("(select max(version) from {table} where success)"),
         None => "null::bigint".to_owned(),
     };
+    // The mirror's tables, named by `Kind::info`.
+    let mirrored: String = Kind::ALL
+        .iter()
+        .map(|kind| {
+            let table = kind.info().table;
+            format!("'{table}', (select count(*) from stack.{table}),\n")
+        })
+        .collect();
     sqlx::query_as(AssertSqlSafe(format!(
         "select {version} as migration_version,
                 jsonb_build_object(
-                    'users', (select count(*) from stack.users),
-                    'teams', (select count(*) from stack.teams),
-                    'team_members', (select count(*) from stack.team_members),
-                    'team_permissions', (select count(*) from stack.team_permissions),
-                    'project_permissions', (select count(*) from stack.project_permissions),
+                    {mirrored}
                     'webhook_events', (select count(*) from stack.webhook_events),
                     'deleted_users', (select count(*) from stack.deleted_users),
                     'deleted_teams', (select count(*) from stack.deleted_teams)

@@ -87,7 +87,7 @@ async fn backfill_fills_an_empty_database_under_both_pagination_behaviours() {
         let created = [
             summary.users,
             summary.teams,
-            summary.memberships,
+            summary.team_members,
             summary.team_permissions,
             summary.project_permissions,
         ]
@@ -138,7 +138,7 @@ async fn drift_is_repaired_in_each_direction_for_every_entity() {
     let changes = |c: stack_sync::reconcile::Counts| (c.created, c.updated, c.deleted);
     assert_eq!(changes(summary.users), (1, 1, 1), "users");
     assert_eq!(changes(summary.teams), (1, 1, 1), "teams");
-    assert_eq!(changes(summary.memberships), (1, 0, 1), "memberships");
+    assert_eq!(changes(summary.team_members), (1, 0, 1), "memberships");
     assert_eq!(
         changes(summary.team_permissions),
         (1, 0, 1),
@@ -264,7 +264,7 @@ async fn an_invalid_object_is_reported_left_out_and_the_run_goes_on() {
         !users[1].1.starts_with("reconcile:"),
         "ADA is as the webhook left it"
     );
-    assert_eq!(summary.memberships.created, 3);
+    assert_eq!(summary.team_members.created, 3);
 }
 
 #[tokio::test]
@@ -587,7 +587,7 @@ async fn a_run_that_finds_nothing_changed_writes_no_row_and_no_version() {
     for counts in [
         &summary.users,
         &summary.teams,
-        &summary.memberships,
+        &summary.team_members,
         &summary.team_permissions,
         &summary.project_permissions,
     ] {

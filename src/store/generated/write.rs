@@ -1,7 +1,5 @@
-//! The SQL that follows from the field lists of `model::fields`: the functions that write a user
-//! or team row. They are kept as ordinary files (`sql/functions/write_user.sql`,
-//! `write_team.sql`) so that a reader sees the statement that runs, and a test holds each file
-//! to what these lists render; `BLESS=1 cargo test` rewrites them after a change.
+//! The functions that write a user or team row (`sql/functions/write_user.sql`,
+//! `write_team.sql`), rendered from the field lists of `model::fields`.
 
 use std::fmt::Write;
 
@@ -27,10 +25,6 @@ pub const WRITTEN: [Written; 2] = [
 ];
 
 impl Written {
-    pub fn file_name(&self) -> String {
-        format!("write_{}.sql", self.object)
-    }
-
     /// The definition of `stack_sync.write_<object>`: an update of every field's column from the
     /// validated row, skipped when the row holds the same object already, or an insert when
     /// there is no row.
@@ -94,31 +88,5 @@ impl Written {
              $$;\n"
         );
         sql
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_write_functions_match_the_field_lists() {
-        let bless = std::env::var_os("BLESS").is_some();
-        for written in WRITTEN {
-            let path = format!(
-                "{}/sql/functions/{}",
-                env!("CARGO_MANIFEST_DIR"),
-                written.file_name()
-            );
-            let rendered = written.render();
-            if bless {
-                std::fs::write(&path, &rendered).unwrap();
-            }
-            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                on_disk == rendered,
-                "{path} is not what the field lists render; run BLESS=1 cargo test"
-            );
-        }
     }
 }
