@@ -5,6 +5,8 @@
 pub mod config;
 /// Connecting to the app's database: TLS, time limits, and why a connection failed.
 pub mod database;
+/// One delivery of a message: what it changes, and whether it is retried or failed.
+pub mod delivery;
 /// The HTTP error type and the responses it becomes.
 pub mod error;
 /// When a Svix message was created, from its id.
@@ -39,11 +41,7 @@ pub mod startup;
 pub mod status;
 /// Every SQL statement.
 pub mod store;
-/// Applying one verified webhook and deciding its outcome.
-pub mod sync;
 /// Logging setup.
 pub mod telemetry;
 /// `stack-sync trigger`: signed sample events for trying the service locally.
 pub mod trigger;
-/// The signature-checking middleware.
-pub mod verification;

@@ -1,10 +1,10 @@
 //! `stack-sync replay`: re-applies recorded messages through the same path and guards as live
 //! delivery, for example failed ones after a fix, and reports what each did.
 
+use crate::delivery::{Message, Mirror};
 use crate::model::Outcome;
 use crate::store::RetryLater;
 use crate::store::webhook_events::{StoredSelection, load_stored, select_stored};
-use crate::sync::{Message, Mirror};
 
 /// What replaying one message did.
 #[derive(Debug)]
@@ -24,20 +24,18 @@ pub async fn replay(
     selection: &StoredSelection,
     mut report: impl FnMut(&Replayed),
 ) -> Result<Vec<String>, RetryLater> {
-    let ids = select_stored(&mirror.pool, selection).await?;
+    let ids = select_stored(&mirror.pool, selection)
+        .await
+        .map_err(RetryLater)?;
     for svix_id in &ids {
         // Loaded one at a time: a time range may cover many large bodies.
-        let Some(stored) = load_stored(&mirror.pool, svix_id).await? else {
+        let stored = load_stored(&mirror.pool, svix_id)
+            .await
+            .map_err(RetryLater)?;
+        let Some(stored) = stored else {
             continue; // pruned meanwhile
         };
-        let message = Message {
-            svix_id: &stored.svix_id,
-            body: &stored.payload,
-            replay: true,
-            // It had been created when it was first received.
-            created_by: stored.received_at,
-        };
-        let processed = mirror.process(message).await?;
+        let processed = mirror.process(Message::replayed(&stored)).await?;
         report(&Replayed {
             svix_id: stored.svix_id,
             event_type: processed.event_type,

@@ -10,10 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::handler::Handler;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
-use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -22,15 +20,16 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{FeedSettings, ReconcileSettings, RetentionSettings, ServeNeeds, Settings};
+use crate::delivery::Mirror;
 use crate::metrics::{self, Metrics};
+use crate::routes::signed_webhook::SignatureCheck;
 use crate::routes::webhooks::WebhookState;
 use crate::routes::{health, webhooks};
 use crate::server::{self, ConnectionLimits};
+use crate::signature::SigningKey;
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
 use crate::store::schema;
-use crate::sync::Mirror;
-use crate::verification::{SignatureCheck, require_svix_signature};
 use crate::{database, reconcile, retention};
 
 /// A bound, ready-to-run server.
@@ -73,14 +72,6 @@ impl Application {
         pool: PgPool,
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let signature_check = SignatureCheck {
-            verifier: Arc::new(Verifier::new(
-                needs.keys.to_vec(),
-                settings.webhook.tolerance,
-            )),
-            max_body_bytes: settings.webhook.max_body_bytes,
-            metrics: metrics.clone(),
-        };
         let listener = bind_port(&settings.server.host, settings.server.port).await?;
         let metrics_listener = bind_port(&settings.server.host, settings.metrics.port).await?;
         let reconcile = match needs.scheduled_reconcile {
@@ -89,11 +80,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(
-                mirror(settings, pool.clone()),
-                signature_check,
-                settings.server.request_timeout,
-            ),
+            router: router_for(settings, needs.keys, pool.clone(), metrics.clone()),
             pool,
             retention: settings.retention.clone(),
             reconcile,
@@ -194,24 +181,38 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(database::connect(&settings.database).await?)
 }
 
-/// The routes and, in one place, the middleware around them (outermost first).
-pub fn router(
-    mirror: Mirror,
-    signature_check: SignatureCheck,
-    request_timeout: Duration,
+/// The service's router over `pool`, verifying with `keys`, as `serve` runs it. The tests build
+/// theirs here too, so that the wiring has one definition.
+pub fn router_for(
+    settings: &Settings,
+    keys: &[SigningKey],
+    pool: PgPool,
+    metrics: Metrics,
 ) -> Router {
-    // The signature check wraps the POST handler only: other methods answer 405 and unknown
-    // paths 404 without reading the body.
-    let webhook_state = WebhookState {
-        mirror: mirror.clone(),
-        metrics: signature_check.metrics.clone(),
-        tolerance: signature_check.verifier.tolerance(),
+    let signature_check = SignatureCheck {
+        verifier: Arc::new(Verifier::new(keys.to_vec(), settings.webhook.tolerance)),
+        max_body_bytes: settings.webhook.max_body_bytes,
+        metrics,
     };
-    let verified_webhook = webhooks::receive_webhook
-        .layer(from_fn_with_state(signature_check, require_svix_signature));
+    router(
+        mirror(settings, pool),
+        signature_check,
+        settings.server.request_timeout,
+    )
+}
+
+/// The routes and, in one place, the middleware around them (outermost first).
+fn router(mirror: Mirror, signature_check: SignatureCheck, request_timeout: Duration) -> Router {
+    // Only the POST handler takes a `SignedWebhook`: other methods answer 405 and unknown paths
+    // 404 without reading the body.
+    let webhook_state = WebhookState {
+        tolerance: signature_check.verifier.tolerance(),
+        signature_check,
+        mirror: mirror.clone(),
+    };
     let webhook_routes = Router::new()
-        .route("/webhooks/stack", post(verified_webhook))
-        // The signature middleware enforces webhook.max_body_bytes itself.
+        .route("/webhooks/stack", post(webhooks::receive_webhook))
+        // The extractor enforces webhook.max_body_bytes itself.
         .layer(DefaultBodyLimit::disable())
         .with_state(webhook_state);
     let health_routes = Router::new()

@@ -1,4 +1,5 @@
 //! The HTTP handlers, one module per route family.
 
 pub mod health;
+pub mod signed_webhook;
 pub mod webhooks;

@@ -1,20 +1,17 @@
 //! `POST /webhooks/stack`: applies a verified Stack webhook and says what became of it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Extension, State};
+use axum::extract::{FromRef, State};
 use serde::Serialize;
-
 use time::OffsetDateTime;
 
+use super::signed_webhook::{SignatureCheck, SignedWebhook};
+use crate::delivery::{Message, Mirror};
 use crate::error::AppError;
-use crate::event_time;
 use crate::metrics::Metrics;
 use crate::model::Outcome;
-use crate::signature::VerifiedWebhook;
-use crate::sync::{Message, Mirror};
 use crate::telemetry::loggable;
 
 /// The answer body: `{"status": "applied" | "unchanged" | "stale" | "duplicate" | "ignored" |
@@ -24,47 +21,50 @@ pub struct Receipt {
     pub status: Outcome,
 }
 
-/// What the handler needs: the mirror to apply to, and the metrics of what it answered.
+/// What the route needs: the signature check, the mirror to apply to, and the metrics of what it
+/// answered.
 #[derive(Clone)]
 pub struct WebhookState {
+    pub signature_check: SignatureCheck,
     pub mirror: Mirror,
-    pub metrics: Metrics,
     /// `webhook.tolerance`: how far Svix's clock may be from ours.
     pub tolerance: Duration,
 }
 
-/// Applies one webhook. Only reachable through the signature middleware.
+impl FromRef<WebhookState> for SignatureCheck {
+    fn from_ref(state: &WebhookState) -> Self {
+        state.signature_check.clone()
+    }
+}
+
+/// Applies one signed webhook.
 pub async fn receive_webhook(
     State(state): State<WebhookState>,
-    Extension(webhook): Extension<VerifiedWebhook>,
-    body: Bytes,
+    webhook: SignedWebhook,
 ) -> Result<Json<Receipt>, AppError> {
-    let started = Instant::now();
-    let message = Message {
-        svix_id: &webhook.id,
-        body: &body,
-        replay: false,
-        // Created before Svix signed it, give or take the clocks' distance.
-        created_by: OffsetDateTime::from_unix_timestamp(webhook.timestamp)
-            .unwrap_or(OffsetDateTime::now_utc())
-            + state.tolerance,
-    };
-    let processed = match state.mirror.process(message).await {
+    let metrics: &Metrics = &state.signature_check.metrics;
+    let processed = state
+        .mirror
+        .process(Message::live(&webhook, state.tolerance))
+        .await;
+    metrics.duration(webhook.received.elapsed());
+    let processed = match processed {
         Ok(processed) => processed,
         Err(unavailable) => {
-            state.metrics.unavailable();
+            metrics.unavailable();
             return Err(unavailable.into());
         }
     };
-    let lag = event_time::source_time(&webhook.id)
+    let lag = processed
+        .source_time
         .and_then(|created| Duration::try_from(OffsetDateTime::now_utc() - created).ok());
     let event_type = processed.event_type.as_deref();
-    state.metrics.delivery(event_type, processed.outcome, lag);
+    metrics.delivery(event_type, processed.outcome, lag);
     tracing::info!(
         webhook.id = loggable(&webhook.id),
         webhook.r#type = loggable(event_type.unwrap_or("-")),
         webhook.outcome = processed.outcome.as_str(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = webhook.received.elapsed().as_secs_f64() * 1000.0,
         "webhook {}",
         processed.outcome.as_str(),
     );

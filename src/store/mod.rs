@@ -17,18 +17,33 @@ pub mod webhook_events;
 
 use sqlx::PgPool;
 
-/// A database failure that a later retry may not meet: Svix should try again.
+/// A database failure that a later retry may not meet: Svix should try again. Made only by
+/// [`classify`] or where a caller decides so in words, never by a `?` on its own.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-pub struct RetryLater(#[from] pub sqlx::Error);
+pub struct RetryLater(pub sqlx::Error);
+
+/// A failure Postgres will repeat for the same message: it is recorded as `failed`.
+#[derive(Debug)]
+pub struct Permanent(pub sqlx::Error);
+
+/// The one decision between retrying a message and recording it as failed: see
+/// [`is_permanent`].
+pub fn classify(err: sqlx::Error) -> Result<Permanent, RetryLater> {
+    if is_permanent(&err) {
+        Ok(Permanent(err))
+    } else {
+        Err(RetryLater(err))
+    }
+}
 
 /// Whether Postgres refused the values themselves, so that retrying the same message can never
 /// succeed. SQLSTATE classes 22 (data exception, e.g. a NUL character in text, or a change of a
-/// kind the database functions do not know), 23 (integrity constraint) and 54 (program limit,
+/// kind the database does not know), 23 (integrity constraint) and 54 (program limit,
 /// e.g. a value too large to index); see
 /// <https://www.postgresql.org/docs/15/errcodes-appendix.html>. Anything else (connections,
 /// timeouts, deadlocks, shutdowns, a missing table) may pass on a retry.
-pub fn is_permanent(err: &sqlx::Error) -> bool {
+fn is_permanent(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             ["22", "23", "54"]

@@ -31,7 +31,9 @@ async fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn a_client_trickling_header_bytes_is_cut_off() {
-    let app = TestApp::spawn_with(&[("STACK_SYNC_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]).await;
+    let app =
+        TestApp::spawn_with(|s| s.server.connections.header_read_timeout = Duration::from_secs(1))
+            .await;
     let address = app.base_url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream
@@ -66,7 +68,9 @@ async fn a_client_trickling_header_bytes_is_cut_off() {
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
-    let app = TestApp::spawn_with(&[("STACK_SYNC_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]).await;
+    let app =
+        TestApp::spawn_with(|s| s.server.connections.header_read_timeout = Duration::from_secs(1))
+            .await;
     let address = app.base_url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream
@@ -154,7 +158,8 @@ async fn sigterm_closes_a_half_sent_request_and_exits() {
 
 #[tokio::test]
 async fn shutdown_drops_a_request_still_in_flight_after_the_grace_period() {
-    let mut app = TestApp::spawn_with(&[("STACK_SYNC_SERVER__SHUTDOWN_GRACE_SECS", "1")]).await;
+    let mut app =
+        TestApp::spawn_with(|s| s.server.connections.shutdown_grace = Duration::from_secs(1)).await;
     let (blocker, in_flight) = crate::delivery::delivery_blocked_in_the_database(&app).await;
 
     app.begin_shutdown();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::postgres::PgListener;
+use stack_sync::config::Settings;
 use stack_sync::event_time::message_id_at;
 use stack_sync::model::{Change, Kind};
 use stack_sync::store::mirror::{EventToApply, apply_event};
@@ -15,7 +16,10 @@ use crate::support::fake_stack::{FakeStack, Paging};
 use crate::support::payloads::{example_with, new_id};
 use crate::support::{TestApp, message_id};
 
-const FEED_ON: (&str, &str) = ("STACK_SYNC_FEED__ENABLED", "true");
+/// The feed on, on the default channel.
+fn feed_on(settings: &mut Settings) {
+    settings.feed.channel = Some("stack_sync".to_owned());
+}
 /// Sent last, so that everything before it has been delivered when it arrives.
 const END: &str = "end of test";
 
@@ -58,7 +62,7 @@ fn link(table: &str, op: &str, ids: &[(&str, &str)], svix_id: &str) -> Value {
 
 #[tokio::test]
 async fn each_committed_change_is_announced_once_and_nothing_else() {
-    let app = TestApp::spawn_with(&[FEED_ON]).await;
+    let app = TestApp::spawn_with(feed_on).await;
     let mut listener = listen(&app, "stack_sync").await;
     let (user, team) = (new_id(), new_id());
     let user_created = example_with(
@@ -135,14 +139,14 @@ async fn each_committed_change_is_announced_once_and_nothing_else() {
 
 #[tokio::test]
 async fn reconcile_announces_its_changes_and_a_dry_run_nothing() {
-    let app = TestApp::spawn_with(&[FEED_ON]).await;
+    let app = TestApp::spawn_with(feed_on).await;
     let mut listener = listen(&app, "stack_sync").await;
     let stack = FakeStack::start(Paging::CursorIncluded).await;
     let ada = new_id();
     stack.add_user(&ada, "Ada", 1_000);
 
-    let dry = stack.reconcile(&app.db, true, &[FEED_ON]).await.unwrap();
-    let real = stack.reconcile(&app.db, false, &[FEED_ON]).await.unwrap();
+    let dry = stack.reconcile(&app.db, true, feed_on).await.unwrap();
+    let real = stack.reconcile(&app.db, false, feed_on).await.unwrap();
 
     assert_eq!((dry.users.created, real.users.created), (1, 1));
     let run_id: i64 =
@@ -161,7 +165,7 @@ async fn reconcile_announces_its_changes_and_a_dry_run_nothing() {
 
 #[tokio::test]
 async fn a_rolled_back_transaction_announces_nothing() {
-    let app = TestApp::spawn_with(&[FEED_ON]).await;
+    let app = TestApp::spawn_with(feed_on).await;
     let mut listener = listen(&app, "stack_sync").await;
     let data = example_with("user.created", &[("id", json!(new_id()))])["data"].clone();
     let change = Change::parse(Kind::User, false, data).unwrap();
@@ -197,7 +201,7 @@ async fn the_feed_is_silent_when_off_and_follows_its_channel_when_renamed() {
         Vec::<Value>::new()
     );
 
-    let renamed = TestApp::spawn_with(&[FEED_ON, ("STACK_SYNC_FEED__CHANNEL", "mirror")]).await;
+    let renamed = TestApp::spawn_with(|s| s.feed.channel = Some("mirror".to_owned())).await;
     let mut listener = listen(&renamed, "mirror").await;
     let team = new_id();
     let (id, _) = renamed
@@ -211,7 +215,7 @@ async fn the_feed_is_silent_when_off_and_follows_its_channel_when_renamed() {
 
 #[tokio::test]
 async fn long_ids_are_left_out_so_that_payloads_stay_small() {
-    let app = TestApp::spawn_with(&[FEED_ON]).await;
+    let app = TestApp::spawn_with(feed_on).await;
     let mut listener = listen(&app, "stack_sync").await;
     let (user, permission) = (new_id(), "p".repeat(5000));
     let grant = example_with(

@@ -4,6 +4,8 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use stack_sync::config::Settings;
+
 use crate::support::command::{stack_sync, stderr_of};
 use crate::support::payloads::{example_with, new_id};
 use crate::support::{TestApp, message_id};
@@ -42,11 +44,13 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 }
 
 /// A body limit the known sequence's 413 crosses.
-const SMALL_BODIES: (&str, &str) = ("STACK_SYNC_WEBHOOK__MAX_BODY_BYTES", "2500");
+fn small_bodies(settings: &mut Settings) {
+    settings.webhook.max_body_bytes = 2500;
+}
 
 #[tokio::test]
 async fn metrics_count_each_answer_on_their_own_port() {
-    let app = TestApp::spawn_with(&[SMALL_BODIES]).await;
+    let app = TestApp::spawn_with(small_bodies).await;
     known_sequence(&app).await;
 
     let text = app.client.get(&app.metrics_url).send().await.unwrap();
@@ -101,7 +105,7 @@ async fn metrics_count_each_answer_on_their_own_port() {
 
 #[tokio::test]
 async fn the_failed_gauge_is_read_from_the_database() {
-    let app = TestApp::spawn_with(&[SMALL_BODIES]).await;
+    let app = TestApp::spawn_with(small_bodies).await;
     known_sequence(&app).await;
     let metrics = stack_sync::metrics::Metrics::new();
 
@@ -117,7 +121,7 @@ async fn the_failed_gauge_is_read_from_the_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reports_the_same_sequence_as_json() {
-    let app = TestApp::spawn_with(&[SMALL_BODIES]).await;
+    let app = TestApp::spawn_with(small_bodies).await;
     known_sequence(&app).await;
     let url = app.db.url.clone();
 

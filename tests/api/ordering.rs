@@ -250,7 +250,8 @@ async fn ids_without_a_time_are_ordered_by_arrival() {
 
 #[tokio::test]
 async fn a_message_id_from_the_future_cannot_make_a_row_immune() {
-    let app = TestApp::spawn_with(&[("STACK_SYNC_WEBHOOK__TOLERANCE_SECS", "1")]).await;
+    let app =
+        TestApp::spawn_with(|s| s.webhook.tolerance = std::time::Duration::from_secs(1)).await;
     let user = new_id();
     let update = |name: &str| {
         example_with(

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use stack_sync::config::Settings;
 use stack_sync::event_time::message_id_at;
 use stack_sync::reconcile::{ReconcileError, Summary};
 use time::OffsetDateTime;
@@ -59,9 +60,9 @@ async fn run(
     app: &TestApp,
     stack: &FakeStack,
     dry_run: bool,
-    extra: &[(&str, &str)],
+    configure: impl FnOnce(&mut Settings),
 ) -> Result<Summary, ReconcileError> {
-    stack.reconcile(&app.db, dry_run, extra).await
+    stack.reconcile(&app.db, dry_run, configure).await
 }
 
 #[tokio::test]
@@ -70,14 +71,9 @@ async fn backfill_fills_an_empty_database_under_both_pagination_behaviours() {
         let app = TestApp::spawn().await;
         let stack = small_project(paging).await;
 
-        let summary = run(
-            &app,
-            &stack,
-            false,
-            &[("STACK_SYNC_RECONCILE__PAGE_SIZE", "2")],
-        )
-        .await
-        .unwrap();
+        let summary = run(&app, &stack, false, |s| s.reconcile.page_size = 2)
+            .await
+            .unwrap();
 
         assert_eq!(
             mirror_state(&app.db.pool).await,
@@ -129,10 +125,10 @@ fn drift(stack: &FakeStack) {
 async fn drift_is_repaired_in_each_direction_for_every_entity() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;
-    run(&app, &stack, false, &[]).await.unwrap();
+    run(&app, &stack, false, |_| {}).await.unwrap();
     drift(&stack);
 
-    let summary = run(&app, &stack, false, &[]).await.unwrap();
+    let summary = run(&app, &stack, false, |_| {}).await.unwrap();
 
     assert_eq!(mirror_state(&app.db.pool).await, stack.state());
     let changes = |c: stack_sync::reconcile::Counts| (c.created, c.updated, c.deleted);
@@ -156,7 +152,7 @@ async fn drift_is_repaired_in_each_direction_for_every_entity() {
 async fn a_dry_run_reports_the_drift_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;
-    run(&app, &stack, false, &[]).await.unwrap();
+    run(&app, &stack, false, |_| {}).await.unwrap();
     drift(&stack);
     let before = mirror_state(&app.db.pool).await;
     let versions = "select count(*) from stack_sync.versions";
@@ -165,7 +161,7 @@ async fn a_dry_run_reports_the_drift_and_writes_nothing() {
         .await
         .unwrap();
 
-    let dry = run(&app, &stack, true, &[]).await.unwrap();
+    let dry = run(&app, &stack, true, |_| {}).await.unwrap();
 
     assert_eq!(mirror_state(&app.db.pool).await, before);
     let versions_after: i64 = sqlx::query_scalar(versions)
@@ -182,7 +178,7 @@ async fn a_dry_run_reports_the_drift_and_writes_nothing() {
         dry.to_string().contains("dry run: nothing written"),
         "{dry}"
     );
-    let real = run(&app, &stack, false, &[]).await.unwrap();
+    let real = run(&app, &stack, false, |_| {}).await.unwrap();
     assert_eq!(
         (real.users.created, real.users.updated, real.users.deleted),
         (1, 1, 1)
@@ -203,7 +199,7 @@ async fn a_webhook_newer_than_the_fetched_state_wins_and_deleted_stays_deleted()
     let deleted = json!({"type": "user.deleted", "data": {"id": GRACE, "teams": []}});
     app.deliver_json(&message_id_at(later), &deleted).await;
 
-    let summary = run(&app, &stack, false, &[]).await.unwrap();
+    let summary = run(&app, &stack, false, |_| {}).await.unwrap();
 
     let users: Vec<(String, String)> =
         sqlx::query_as("select id::text, display_name from stack.users order by id")
@@ -237,7 +233,7 @@ async fn an_invalid_object_is_reported_left_out_and_the_run_goes_on() {
         .await;
     stack.project().users.get_mut(ADA).unwrap()["has_password"] = json!("yes");
 
-    let summary = run(&app, &stack, false, &[]).await.unwrap();
+    let summary = run(&app, &stack, false, |_| {}).await.unwrap();
 
     assert_eq!(summary.users.invalid, 1);
     let invalid = &summary.invalid[0];
@@ -287,7 +283,7 @@ async fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
     ]);
     let started = Instant::now();
 
-    run(&app, &stack, false, &[]).await.unwrap();
+    run(&app, &stack, false, |_| {}).await.unwrap();
 
     assert!(
         started.elapsed() >= Duration::from_secs(1),
@@ -314,12 +310,9 @@ async fn a_server_that_keeps_failing_fails_the_run_and_records_it() {
         retry_after: None,
     }));
 
-    let result = run(
-        &app,
-        &stack,
-        false,
-        &[("STACK_SYNC_RECONCILE__REQUEST_ATTEMPTS", "3")],
-    )
+    let result = run(&app, &stack, false, |s| {
+        s.stack.as_mut().unwrap().request_attempts = 3
+    })
     .await;
 
     assert!(
@@ -348,14 +341,9 @@ async fn an_empty_page_after_a_cursor_is_resumed_not_taken_as_the_end() {
         let stack = small_project(paging).await;
         stack.project().empty_page_after_cursor = true;
 
-        run(
-            &app,
-            &stack,
-            false,
-            &[("STACK_SYNC_RECONCILE__PAGE_SIZE", "1")],
-        )
-        .await
-        .unwrap();
+        run(&app, &stack, false, |s| s.reconcile.page_size = 1)
+            .await
+            .unwrap();
 
         assert_eq!(
             mirror_state(&app.db.pool).await,
@@ -369,20 +357,15 @@ async fn an_empty_page_after_a_cursor_is_resumed_not_taken_as_the_end() {
 async fn a_user_deleted_while_paging_is_skipped_and_then_swept() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;
-    run(&app, &stack, false, &[]).await.unwrap();
+    run(&app, &stack, false, |_| {}).await.unwrap();
     stack.add_user(LINUS, "Linus", 4_000);
     // With pages of 2, GRACE is the cursor of the second page; it goes after the first page, so
     // Stack answers that page empty although LINUS follows.
     stack.project().delete_during_paging = Some(GRACE.to_owned());
 
-    let summary = run(
-        &app,
-        &stack,
-        false,
-        &[("STACK_SYNC_RECONCILE__PAGE_SIZE", "2")],
-    )
-    .await
-    .unwrap();
+    let summary = run(&app, &stack, false, |s| s.reconcile.page_size = 2)
+        .await
+        .unwrap();
 
     assert_eq!((summary.users.created, summary.users.deleted), (1, 1));
     assert_eq!(mirror_state(&app.db.pool).await, stack.state());
@@ -404,18 +387,12 @@ async fn deleting_more_than_the_allowed_share_stops_before_deleting() {
     for (n, id) in (0_i64..).zip(&ids) {
         stack.add_user(id, "user", n);
     }
-    run(&app, &stack, false, &[]).await.unwrap();
+    run(&app, &stack, false, |_| {}).await.unwrap();
     for id in &ids[..20] {
         forget_user(&mut stack.project(), id);
     }
 
-    let result = run(
-        &app,
-        &stack,
-        false,
-        &[("STACK_SYNC_RECONCILE__MAX_DELETE_SHARE", "0.1")],
-    )
-    .await;
+    let result = run(&app, &stack, false, |s| s.reconcile.max_delete_share = 0.1).await;
 
     let message = result.unwrap_err().to_string();
     assert!(
@@ -430,12 +407,9 @@ async fn a_bad_server_key_stops_at_once_with_what_to_check() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorIncluded).await;
 
-    let result = run(
-        &app,
-        &stack,
-        false,
-        &[("STACK_SECRET_SERVER_KEY", "ssk_wrong")],
-    )
+    let result = run(&app, &stack, false, |s| {
+        s.stack.as_mut().unwrap().secret_server_key = "ssk_wrong".into()
+    })
     .await;
 
     let err = result.unwrap_err();
@@ -462,7 +436,7 @@ async fn a_run_left_running_by_a_dead_process_is_closed_as_interrupted() {
     .await
     .unwrap();
 
-    run(&app, &stack, false, &[]).await.unwrap();
+    run(&app, &stack, false, |_| {}).await.unwrap();
 
     let dead: (String, Option<String>) =
         sqlx::query_as("select status, error from stack_sync.reconcile_runs where id = 1000")
@@ -481,7 +455,7 @@ async fn only_one_reconcile_runs_at_a_time() {
     let locked = stack_sync::store::reconcile::try_lock(&mut holder).await;
     assert!(locked.unwrap());
 
-    let result = run(&app, &stack, false, &[]).await;
+    let result = run(&app, &stack, false, |_| {}).await;
 
     assert!(
         matches!(result, Err(ReconcileError::AlreadyRunning)),
@@ -501,14 +475,9 @@ async fn ten_thousand_users_are_streamed_page_by_page() {
     }
     stack.project().observe = Some(app.db.pool.clone());
 
-    let summary = run(
-        &app,
-        &stack,
-        false,
-        &[("STACK_SYNC_RECONCILE__PAGE_SIZE", "100")],
-    )
-    .await
-    .unwrap();
+    let summary = run(&app, &stack, false, |s| s.reconcile.page_size = 100)
+        .await
+        .unwrap();
 
     assert_eq!(summary.users.created, 10_000);
     let seen = stack.project().mirrored_at_each_page.clone();
@@ -530,10 +499,11 @@ async fn ten_thousand_users_are_streamed_page_by_page() {
 #[tokio::test]
 async fn serve_reconciles_on_a_schedule() {
     let stack = small_project(Paging::CursorIncluded).await;
-    let mut settings: Vec<(&str, String)> = stack.env();
-    settings.push(("STACK_SYNC_RECONCILE__INTERVAL_SECS", "1".to_owned()));
-    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = TestApp::spawn_with(&settings).await;
+    let app = TestApp::spawn_with(|s| {
+        s.stack = Some(stack.api_settings());
+        s.reconcile.every = Some(Duration::from_secs(1));
+    })
+    .await;
 
     let mut finished = None;
     for _ in 0..100 {
@@ -574,10 +544,10 @@ async fn row_versions(pool: &sqlx::PgPool) -> Vec<String> {
 async fn a_run_that_finds_nothing_changed_writes_no_row_and_no_version() {
     let app = TestApp::spawn().await;
     let stack = small_project(Paging::CursorExcluded).await;
-    run(&app, &stack, false, &[]).await.unwrap();
+    run(&app, &stack, false, |_| {}).await.unwrap();
     let before = row_versions(&app.db.pool).await;
 
-    let summary = run(&app, &stack, false, &[]).await.unwrap();
+    let summary = run(&app, &stack, false, |_| {}).await.unwrap();
 
     assert_eq!(row_versions(&app.db.pool).await, before);
     assert!(before.len() >= 14, "rows and their versions: {before:?}");

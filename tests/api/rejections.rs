@@ -10,6 +10,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
 use tower::ServiceExt;
 
+use stack_sync::signature::SigningKey;
+
 use crate::support::postgres::TestDb;
 use crate::support::signing::{Signer, now};
 use crate::support::{TestApp, example, message_id};
@@ -168,7 +170,7 @@ async fn forged_and_replayed_requests_are_rejected_with_401() {
 
 #[tokio::test]
 async fn body_over_the_limit_is_rejected_with_413() {
-    let app = TestApp::spawn_with(&[("STACK_SYNC_WEBHOOK__MAX_BODY_BYTES", "1000")]).await;
+    let app = TestApp::spawn_with(|s| s.webhook.max_body_bytes = 1000).await;
     let body = format!(
         r#"{{"type":"stack.test","data":{{"message":"{}"}}}}"#,
         "x".repeat(1000)
@@ -217,8 +219,12 @@ async fn standard_webhooks_header_names_are_accepted() {
 #[tokio::test]
 async fn old_and_new_secret_both_verify_during_rotation() {
     let new_secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    let both = format!("{} {new_secret}", crate::support::SECRET);
-    let app = TestApp::spawn_with(&[("STACK_WEBHOOK_SECRET", both.as_str())]).await;
+    let app = TestApp::spawn_with(|s| {
+        s.webhook.keys = [crate::support::SECRET, new_secret]
+            .map(|secret| SigningKey::from_secret(secret).unwrap())
+            .to_vec();
+    })
+    .await;
     let new_key = Signer::new(new_secret);
     let body = example("team.created").to_string().into_bytes();
     let id = message_id();

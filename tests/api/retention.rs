@@ -53,10 +53,10 @@ async fn pruning_skips_rows_in_use_instead_of_waiting() {
 
 #[tokio::test]
 async fn serve_prunes_in_the_background() {
-    let app = TestApp::spawn_with(&[
-        ("STACK_SYNC_RETENTION__DAYS", "30"),
-        ("STACK_SYNC_RETENTION__INTERVAL_SECS", "1"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.retention.days = Some(30);
+        s.retention.interval = Duration::from_secs(1);
+    })
     .await;
     insert_events(&app, 5, 60).await;
     let (recent, _) = app.deliver_event(&example("stack.test")).await;

@@ -2,7 +2,6 @@
 //! that signs requests exactly as Svix does.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Response;
@@ -11,20 +10,19 @@ use sqlx::AssertSqlSafe;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use stack_sync::config::Settings;
-use stack_sync::signature::Verifier;
 use stack_sync::startup::Application;
-use stack_sync::verification::SignatureCheck;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::postgres::TestDb;
 use super::signing::{SECRET, Signer, message_id};
 
-/// The test secret, a loopback address on a free port, and `extra` on top. Background pruning
-/// is off unless a test turns it on: it would race tests that plant old messages. The service
-/// gets its pool from the test, so the database URL is never used.
-fn test_settings(extra: &[(&str, &str)]) -> Settings {
-    let mut env: HashMap<String, String> = [
+/// The test secret, a loopback address on a free port. Background pruning is off unless a test
+/// turns it on: it would race tests that plant old messages. The service gets its pool from the
+/// test, so the database URL is never used. Tests change these typed, so that a misspelt
+/// setting does not compile.
+pub fn test_settings() -> Settings {
+    let env: HashMap<String, String> = [
         (
             "DATABASE_URL",
             "postgres://unused.invalid/given-by-the-test",
@@ -38,25 +36,16 @@ fn test_settings(extra: &[(&str, &str)]) -> Settings {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Settings::load(None, &env).expect("test settings")
 }
 
 /// The service's router over `pool`, configured as the test service is, to call directly
 /// without binding a port.
 pub fn router(pool: PgPool) -> axum::Router {
-    let settings = test_settings(&[]);
+    let settings = test_settings();
     let needs = settings.serve_needs().expect("test settings serve");
-    let signature_check = SignatureCheck {
-        verifier: Arc::new(Verifier::new(
-            needs.keys.to_vec(),
-            settings.webhook.tolerance,
-        )),
-        max_body_bytes: settings.webhook.max_body_bytes,
-        metrics: stack_sync::metrics::Metrics::new(),
-    };
-    let mirror = stack_sync::startup::mirror(&settings, pool);
-    stack_sync::startup::router(mirror, signature_check, settings.server.request_timeout)
+    let metrics = stack_sync::metrics::Metrics::new();
+    stack_sync::startup::router_for(&settings, needs.keys, pool, metrics)
 }
 
 pub struct TestApp {
@@ -74,14 +63,16 @@ pub struct TestApp {
 impl TestApp {
     /// The service with the test secret and default settings.
     pub async fn spawn() -> Self {
-        Self::spawn_with(&[]).await
+        Self::spawn_with(|_| {}).await
     }
 
-    /// The service with extra environment settings on top of the test defaults.
-    pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
+    /// The service with the test defaults as `configure` changes them.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::new().await;
         let pool = db.pool.clone();
-        Self::start(db, pool, settings).await
+        let mut settings = test_settings();
+        configure(&mut settings);
+        Self::start(db, pool, &settings).await
     }
 
     /// The service with a pool whose database never answers (a closed port).
@@ -90,12 +81,11 @@ impl TestApp {
             .acquire_timeout(Duration::from_secs(1))
             .connect_lazy("postgres://postgres@127.0.0.1:1/unreachable")
             .unwrap();
-        Self::start(TestDb::new().await, pool, &[]).await
+        Self::start(TestDb::new().await, pool, &test_settings()).await
     }
 
-    async fn start(db: TestDb, pool: PgPool, settings: &[(&str, &str)]) -> Self {
-        let settings = test_settings(settings);
-        let app = Application::build_with_pool(&settings, pool)
+    async fn start(db: TestDb, pool: PgPool, settings: &Settings) -> Self {
+        let app = Application::build_with_pool(settings, pool)
             .await
             .expect("building the service");
         let base_url = format!("http://{}", app.local_addr().unwrap());
@@ -148,7 +138,7 @@ impl TestApp {
     /// as a second replica would be; returns its base URL.
     pub async fn spawn_replica(&self) -> String {
         let pool = PgPool::connect(&self.db.url).await.unwrap();
-        let settings = test_settings(&[]);
+        let settings = test_settings();
         let replica = Application::build_with_pool(&settings, pool).await.unwrap();
         let base_url = format!("http://{}", replica.local_addr().unwrap());
         tokio::spawn(replica.run_until(std::future::pending()));

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use stack_sync::config::Settings;
+use stack_sync::config::{Settings, StackApiSettings};
 use stack_sync::reconcile::{ReconcileError, Summary, reconcile};
 use stack_sync::stack_api::StackApi;
 use tokio::net::TcpListener;
@@ -160,25 +160,35 @@ impl FakeStack {
     }
 
     /// The env a service or command needs to reach this fake.
-    /// Runs `stack-sync reconcile` (in-process) against this fake into `db`, with `extra`
-    /// settings.
+    /// Runs `stack-sync reconcile` (in-process) against this fake into `db`, with its settings
+    /// as `configure` changes them.
     pub async fn reconcile(
         &self,
         db: &TestDb,
         dry_run: bool,
-        extra: &[(&str, &str)],
+        configure: impl FnOnce(&mut Settings),
     ) -> Result<Summary, ReconcileError> {
         let mut env: HashMap<String, String> = self
             .env()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env.insert("DATABASE_URL".to_owned(), db.url.clone());
-        let settings = Settings::load(None, &env).unwrap();
+        let mut settings = Settings::load(None, &env).unwrap();
+        configure(&mut settings);
         let api = StackApi::new(settings.stack_api().unwrap()).unwrap();
         let feed = settings.feed.channel.as_deref();
         reconcile(&db.pool, &api, &settings.reconcile, feed, dry_run).await
+    }
+
+    /// The settings of Stack's API that reach this fake, for a service to reconcile with.
+    pub fn api_settings(&self) -> StackApiSettings {
+        let env: HashMap<String, String> = self
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        Settings::load(None, &env).unwrap().stack.unwrap()
     }
 
     pub fn env(&self) -> Vec<(&'static str, String)> {

@@ -1,6 +1,7 @@
 //! A real PostgreSQL for the tests: the server named by `DATABASE_URL`, or else a throwaway
 //! cluster started from PostgreSQL's server binaries and kept under `target/tmp/postgres` for
-//! later runs. Each test then gets a fresh, migrated database of its own, dropped at the end.
+//! later runs. Each test then gets a fresh, migrated database of its own, dropped at the end:
+//! a copy of a template migrated once per build of the schema, rather than migrated anew.
 
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use sha2::{Digest, Sha256};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use stack_sync::store::schema;
@@ -25,24 +27,25 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// A new database with the schema migrated.
+    /// A new database with the schema migrated: a copy of the migrated template.
     pub async fn new() -> Self {
-        let db = Self::empty().await;
-        schema::migrate(&db.pool)
-            .await
-            .expect("migrating the test database");
-        db
+        Self::create(Some(migrated_template().await)).await
     }
 
     /// A new database with nothing in it, as a first deployment finds it.
     pub async fn empty() -> Self {
+        Self::create(None).await
+    }
+
+    async fn create(template: Option<&str>) -> Self {
         let server = server_url();
         let name = format!("stack_sync_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(server).await.expect(INSTALL_HINT);
-        admin
-            .execute(AssertSqlSafe(format!("create database {name}")))
-            .await
-            .expect("creating a test database");
+        let create = match template {
+            Some(template) => format!("create database {name} template {template}"),
+            None => format!("create database {name}"),
+        };
+        create_database(&mut admin, &create).await;
         let mut url = url::Url::parse(server).expect("DATABASE_URL is a URL");
         url.set_path(&name);
         let url = url.to_string();
@@ -73,6 +76,89 @@ impl Drop for TestDb {
         });
         let _ = dropper.join();
     }
+}
+
+/// Runs `create database`, retrying while the template is in use: Postgres copies a template
+/// only when nobody is connected to it, and its autovacuum may be, for a moment.
+async fn create_database(admin: &mut PgConnection, create: &str) {
+    for attempt in 1.. {
+        match admin.execute(AssertSqlSafe(create.to_owned())).await {
+            Ok(_) => return,
+            Err(sqlx::Error::Database(err))
+                if err.code().as_deref() == Some("55006") && attempt < 50 =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("creating a test database: {err}"),
+        }
+    }
+}
+
+/// The name of a database migrated by this build's migrations and functions, made once: by the
+/// first test of a run to ask, under an advisory lock so that concurrent test processes wait for
+/// it. Built under a temporary name and renamed when complete, so that a run cut short never
+/// leaves a half-migrated template; templates of other builds are dropped.
+async fn migrated_template() -> &'static str {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE.get_or_init(make_template).await
+}
+
+/// Held by the one test process that builds templates ("stacktpl" in ASCII).
+const TEMPLATE_LOCK: i64 = 0x7374_6163_6b74_706c;
+
+async fn make_template() -> String {
+    let mut hasher = Sha256::new();
+    for migration in schema::MIGRATOR.iter() {
+        hasher.update(&migration.checksum);
+    }
+    hasher.update(schema::functions_digest());
+    let digest = format!("{:x}", hasher.finalize());
+    let name = format!("stack_sync_template_{}", &digest[..16]);
+    let mut admin = PgConnection::connect(server_url())
+        .await
+        .expect(INSTALL_HINT);
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let existing: Vec<String> = sqlx::query_scalar(
+        "select datname from pg_database where datname like 'stack\\_sync\\_template\\_%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    if !existing.contains(&name) {
+        for other in &existing {
+            let drop = format!("drop database if exists {other} with (force)");
+            admin.execute(AssertSqlSafe(drop)).await.unwrap();
+        }
+        let building = format!("{name}_building");
+        // Left by a run cut short while building.
+        let drop = format!("drop database if exists {building} with (force)");
+        admin.execute(AssertSqlSafe(drop)).await.unwrap();
+        let create = format!("create database {building}");
+        admin.execute(AssertSqlSafe(create)).await.unwrap();
+        let mut url = url::Url::parse(server_url()).expect("DATABASE_URL is a URL");
+        url.set_path(&building);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url.as_str())
+            .await
+            .expect("connecting to the template");
+        schema::migrate(&pool)
+            .await
+            .expect("migrating the template");
+        pool.close().await;
+        let rename = format!("alter database {building} rename to {name}");
+        admin.execute(AssertSqlSafe(rename)).await.unwrap();
+    }
+    sqlx::query("select pg_advisory_unlock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    name
 }
 
 /// The URL of the server that test databases are created on.

@@ -4,6 +4,7 @@
 //! delivery and `stack-sync replay` both go through [`Mirror::process`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -11,9 +12,12 @@ use time::OffsetDateTime;
 use crate::event_time;
 use crate::events::{Envelope, InvalidPayload};
 use crate::model::Outcome;
+use crate::routes::signed_webhook::SignedWebhook;
 use crate::store::mirror::{self, EventToApply};
-use crate::store::webhook_events::{Recorded, Unapplied, UnappliedMessage, record_unapplied};
-use crate::store::{RetryLater, is_permanent};
+use crate::store::webhook_events::{
+    Recorded, StoredMessage, Unapplied, UnappliedMessage, record_unapplied,
+};
+use crate::store::{Permanent, RetryLater, classify};
 
 /// The result of processing one message.
 #[derive(Debug)]
@@ -21,6 +25,18 @@ pub struct Processed {
     pub outcome: Outcome,
     /// The payload's `type`, when it had one.
     pub event_type: Option<String>,
+    /// When the change happened in Stack, as the message id tells it (cut to `created_by`);
+    /// `None` when the id does not say, and the message was ordered by arrival.
+    pub source_time: Option<OffsetDateTime>,
+}
+
+/// How a message reaches the mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// From Svix: a message recorded before is a duplicate.
+    Live,
+    /// `stack-sync replay`: re-applies a recorded message and overwrites its recorded outcome.
+    Replay,
 }
 
 /// A message to process: live from Svix, or stored and replayed.
@@ -29,12 +45,41 @@ pub struct Message<'a> {
     pub svix_id: &'a str,
     /// The raw body, as signed.
     pub body: &'a [u8],
-    /// Replays re-apply a recorded message and overwrite its recorded outcome.
-    pub replay: bool,
+    pub mode: Mode,
     /// The latest time the message can have been created: it is created before it is sent. A
     /// source time decoded from the id past it is cut to it, so that a bogus id from the
     /// future cannot make a row immune to every later update.
     pub created_by: OffsetDateTime,
+}
+
+impl<'a> Message<'a> {
+    /// A delivery from Svix: created before Svix signed it, give or take `tolerance`, the
+    /// distance allowed between Svix's clock and ours.
+    pub fn live(webhook: &'a SignedWebhook, tolerance: Duration) -> Self {
+        let signed_at = OffsetDateTime::from_unix_timestamp(webhook.signed_at)
+            .unwrap_or(OffsetDateTime::now_utc());
+        Self {
+            svix_id: &webhook.id,
+            body: &webhook.body,
+            mode: Mode::Live,
+            created_by: signed_at + tolerance,
+        }
+    }
+
+    /// A recorded message, re-applied: it had been created when it was first received.
+    pub fn replayed(stored: &'a StoredMessage) -> Self {
+        Self {
+            svix_id: &stored.svix_id,
+            body: &stored.payload,
+            mode: Mode::Replay,
+            created_by: stored.received_at,
+        }
+    }
+
+    /// When the change happened in Stack: the id's time, never later than `created_by`.
+    fn source_time(&self) -> Option<OffsetDateTime> {
+        event_time::source_time(self.svix_id).map(|time| time.min(self.created_by))
+    }
 }
 
 /// The mirror messages are applied to: its database, and the feed its changes are announced on.
@@ -57,7 +102,7 @@ async fn process(
     feed_channel: Option<&str>,
     message: Message<'_>,
 ) -> Result<Processed, RetryLater> {
-    let source_time = event_time::source_time(message.svix_id).map(|t| t.min(message.created_by));
+    let source_time = message.source_time();
     // The record of a message that changes nothing; each case fills in type, outcome, error.
     let record_of = UnappliedMessage {
         svix_id: message.svix_id,
@@ -69,7 +114,14 @@ async fn process(
     };
     let envelope = match Envelope::parse(message.body) {
         Ok(envelope) => envelope,
-        Err(invalid) => return record_invalid(pool, record_of, invalid, message.replay).await,
+        Err(invalid) => {
+            let outcome = record_invalid(pool, record_of, &invalid, message.mode).await?;
+            return Ok(Processed {
+                outcome,
+                event_type: invalid.event_type,
+                source_time,
+            });
+        }
     };
     let record_of = UnappliedMessage {
         event_type: Some(&envelope.event_type),
@@ -85,19 +137,20 @@ async fn process(
                 change,
                 feed_channel,
             };
-            apply(pool, &event, record_of, message.replay).await?
+            apply(pool, &event, record_of, message.mode).await?
         }
         None => {
             let ignored = UnappliedMessage {
                 outcome: Unapplied::Ignored,
                 ..record_of
             };
-            record(pool, &ignored, message.replay).await?
+            record(pool, &ignored, message.mode).await?
         }
     };
     Ok(Processed {
         outcome,
         event_type: Some(envelope.event_type),
+        source_time,
     })
 }
 
@@ -105,19 +158,15 @@ async fn process(
 async fn record_invalid(
     pool: &PgPool,
     record_of: UnappliedMessage<'_>,
-    invalid: InvalidPayload,
-    replay: bool,
-) -> Result<Processed, RetryLater> {
+    invalid: &InvalidPayload,
+    mode: Mode,
+) -> Result<Outcome, RetryLater> {
     let failed = UnappliedMessage {
         event_type: invalid.event_type.as_deref(),
         error: Some(&invalid.message),
         ..record_of
     };
-    let outcome = record(pool, &failed, replay).await?;
-    Ok(Processed {
-        outcome,
-        event_type: invalid.event_type,
-    })
+    record(pool, &failed, mode).await
 }
 
 /// Applies a mirrored event; values Postgres refuses record it as `failed` instead.
@@ -125,27 +174,28 @@ async fn apply(
     pool: &PgPool,
     event: &EventToApply<'_>,
     record_of: UnappliedMessage<'_>,
-    replay: bool,
+    mode: Mode,
 ) -> Result<Outcome, RetryLater> {
-    match mirror::apply_event(pool, event, replay).await {
-        Ok(outcome) => Ok(outcome),
-        Err(err) if is_permanent(&err) => {
-            let reason = err.to_string();
-            let failed = UnappliedMessage {
-                error: Some(&reason),
-                ..record_of
-            };
-            record(pool, &failed, replay).await
-        }
-        Err(err) => Err(err.into()),
-    }
+    let Permanent(refused) = match mirror::apply_event(pool, event, mode == Mode::Replay).await {
+        Ok(outcome) => return Ok(outcome),
+        Err(err) => classify(err)?,
+    };
+    let reason = refused.to_string();
+    let failed = UnappliedMessage {
+        error: Some(&reason),
+        ..record_of
+    };
+    record(pool, &failed, mode).await
 }
 
-/// Records a message that changes nothing, or finds it recorded already (a duplicate).
+/// Records a message that changes nothing, or finds it recorded already (a duplicate). Any
+/// failure to record it answers 503, even one Postgres calls permanent: a message that cannot be
+/// recorded here is better kept by Svix, retried and then shown as failed in its dashboard, than
+/// answered 200 and lost.
 async fn record(
     pool: &PgPool,
     message: &UnappliedMessage<'_>,
-    replay: bool,
+    mode: Mode,
 ) -> Result<Outcome, RetryLater> {
     let new = match message.outcome {
         Unapplied::Ignored => Outcome::Ignored,
@@ -157,7 +207,10 @@ async fn record(
         error: error.as_deref(),
         ..*message
     };
-    Ok(match record_unapplied(pool, &message, replay).await? {
+    let recorded = record_unapplied(pool, &message, mode == Mode::Replay)
+        .await
+        .map_err(RetryLater)?;
+    Ok(match recorded {
         Recorded::New => new,
         Recorded::AlreadySeen => Outcome::Duplicate,
     })
