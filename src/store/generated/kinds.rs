@@ -108,7 +108,7 @@ $$;
 
 fn insert_link() -> String {
     render(
-        "-- Adds a membership or permission unless it is there, announcing it on the feed; returns the
+        &"-- Adds a membership or permission unless it is there, announcing it on the feed; returns the
 -- number of rows added. Not `on conflict do nothing`, which costs a WAL record more for every
 -- row it adds: the caller holds the locks of the link's user and team, so nobody adds it between
 -- the check and the insert.
@@ -121,17 +121,10 @@ declare
 begin
     case p_change.kind
 {branches}    end case;
-    get diagnostics v_inserted = row_count;
-    if v_inserted > 0 then
-        perform stack_sync.notify_link(
-            p_change.kind, 'insert', p_change.user_id, p_change.team_id, p_change.permission_id,
-            p_svix_id
-        );
-    end if;
-    return v_inserted;
-end;
+{announce}end;
 $$;
-",
+"
+        .replace("{announce}", &announce("v_inserted", "insert")),
         &links(),
         |kind| {
             let info = kind.info();
@@ -156,9 +149,25 @@ $$;
     )
 }
 
+/// The end of `insert_link` and `delete_link`: the rows the branch changed, counted in `counter`,
+/// announced on the feed as `op`, and returned.
+fn announce(counter: &str, op: &str) -> String {
+    format!(
+        "    get diagnostics {counter} = row_count;
+    if {counter} > 0 then
+        perform stack_sync.notify_link(
+            p_change.kind, '{op}', p_change.user_id, p_change.team_id, p_change.permission_id,
+            p_svix_id
+        );
+    end if;
+    return {counter};
+"
+    )
+}
+
 fn delete_link() -> String {
     render(
-        "-- Removes a membership or permission, announcing it on the feed; returns the number of rows
+        &"-- Removes a membership or permission, announcing it on the feed; returns the number of rows
 -- removed.
 create or replace function stack_sync.delete_link(
     p_change stack_sync.change, p_svix_id text
@@ -169,17 +178,10 @@ declare
 begin
     case p_change.kind
 {branches}    end case;
-    get diagnostics v_deleted = row_count;
-    if v_deleted > 0 then
-        perform stack_sync.notify_link(
-            p_change.kind, 'delete', p_change.user_id, p_change.team_id, p_change.permission_id,
-            p_svix_id
-        );
-    end if;
-    return v_deleted;
-end;
+{announce}end;
 $$;
-",
+"
+        .replace("{announce}", &announce("v_deleted", "delete")),
         &links(),
         |kind| {
             let info = kind.info();
