@@ -49,6 +49,9 @@ pub struct KindInfo {
     /// The ids that name one row, in the order of its text key (team before user before
     /// permission): each a field of `stack_sync.change` and the column of `table` holding it.
     pub key: &'static [KeyPart],
+    /// Its objects in Stack's server REST API: listed there (users, teams, permissions), and
+    /// one asked for by its ids below it (users, teams, members' profiles) to confirm it gone.
+    pub api_path: &'static str,
 }
 
 /// One id of a row's key.
@@ -80,6 +83,7 @@ impl Kind {
                     field: "user_id",
                     column: "id",
                 }],
+                api_path: "/users",
             },
             Self::Team => KindInfo {
                 table: "teams",
@@ -87,18 +91,23 @@ impl Kind {
                     field: "team_id",
                     column: "id",
                 }],
+                api_path: "/teams",
             },
             Self::TeamMember => KindInfo {
                 table: "team_members",
                 key: &[TEAM_ID, USER_ID],
+                // Listed as the users of each team (`/users?team_id=`), which pages.
+                api_path: "/team-member-profiles",
             },
             Self::TeamPermission => KindInfo {
                 table: "team_permissions",
                 key: &[TEAM_ID, USER_ID, PERMISSION_ID],
+                api_path: "/team-permissions",
             },
             Self::ProjectPermission => KindInfo {
                 table: "project_permissions",
                 key: &[USER_ID, PERMISSION_ID],
+                api_path: "/project-permissions",
             },
         }
     }

@@ -61,8 +61,8 @@ impl<'a> Fetcher<'a> {
                 |items| { items }
             ),
             self.all_members(&batches),
-            self.whole_list(Kind::TeamPermission, "/team-permissions", &batches),
-            self.whole_list(Kind::ProjectPermission, "/project-permissions", &batches),
+            self.whole_list(Kind::TeamPermission, &batches),
+            self.whole_list(Kind::ProjectPermission, &batches),
         )?;
         Ok(())
     }
@@ -96,14 +96,9 @@ impl<'a> Fetcher<'a> {
 
     /// An unpaginated list endpoint, asked without a filter. Its items are held as text and
     /// parsed a write's worth at a time, as the writer takes them.
-    async fn whole_list(
-        self,
-        kind: Kind,
-        path: &str,
-        batches: &Sender<Batch>,
-    ) -> Result<(), ReconcileError> {
+    async fn whole_list(self, kind: Kind, batches: &Sender<Batch>) -> Result<(), ReconcileError> {
         let fetched_at = OffsetDateTime::now_utc();
-        let Some(items) = self.api.list_raw(path).await? else {
+        let Some(items) = self.api.list_raw(kind.info().api_path).await? else {
             return Ok(());
         };
         for chunk in items.chunks(OBJECTS_PER_WRITE) {
@@ -112,7 +107,7 @@ impl<'a> Fetcher<'a> {
                 .map(|item| serde_json::from_str(item.get()))
                 .collect::<Result<Vec<Value>, _>>()
                 .map_err(|err| ApiError::Malformed {
-                    path: path.to_owned(),
+                    path: kind.info().api_path.to_owned(),
                     message: err.to_string(),
                 })?;
             if !send(batches, kind, objects, fetched_at).await {
@@ -163,7 +158,7 @@ fn user_pager<'a>(api: &'a StackApi, team_id: Option<&str>, page_size: u32) -> P
     if let Some(team_id) = team_id {
         query.push(("team_id", team_id.to_owned()));
     }
-    Pager::new(api, "/users", query)
+    Pager::new(api, Kind::User.info().api_path, query)
 }
 
 fn memberships(team_id: &str, users: Vec<Value>) -> Vec<Value> {

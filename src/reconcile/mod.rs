@@ -200,10 +200,11 @@ impl<'a> Run<'a> {
 
     /// Newer Stack pages `/teams`; older Stack rejects `limit` there and lists them all at once.
     async fn fetch_teams(&mut self) -> Result<(), ReconcileError> {
-        let mut pager = Pager::new(self.api, "/teams", vec![("limit", self.page_size())]);
+        let path = Kind::Team.info().api_path;
+        let mut pager = Pager::new(self.api, path, vec![("limit", self.page_size())]);
         let first = match pager.next_page().await {
             Err(PagingError::Api(ApiError::Rejected { status: 400, .. })) => {
-                pager = Pager::new(self.api, "/teams", Vec::new());
+                pager = Pager::new(self.api, path, Vec::new());
                 pager.next_page().await?
             }
             other => other?,

@@ -81,10 +81,12 @@ impl Run<'_> {
     /// Asks Stack for the one object: a 404 (or an empty filtered list) confirms it is gone.
     async fn gone_from_stack(&self, key: &Key) -> Result<bool, ApiError> {
         let found = match key {
-            Key::User(id) => self.api.get(&format!("/users/{id}"), &[]).await?.is_some(),
-            Key::Team(id) => self.api.get(&format!("/teams/{id}"), &[]).await?.is_some(),
+            Key::User(id) | Key::Team(id) => {
+                let path = format!("{}/{id}", key.kind().info().api_path);
+                self.api.get(&path, &[]).await?.is_some()
+            }
             Key::TeamMember { team_id, user_id } => {
-                let path = format!("/team-member-profiles/{team_id}/{user_id}");
+                let path = format!("{}/{team_id}/{user_id}", key.kind().info().api_path);
                 self.api.get(&path, &[]).await?.is_some()
             }
             Key::TeamPermission {
@@ -98,7 +100,7 @@ impl Run<'_> {
                     ("user_id", &user),
                     ("permission_id", permission_id),
                 ];
-                self.listed("/team-permissions", &query).await?
+                self.listed(key.kind().info().api_path, &query).await?
             }
             Key::ProjectPermission {
                 user_id,
@@ -106,7 +108,7 @@ impl Run<'_> {
             } => {
                 let user = user_id.to_string();
                 let query = [("user_id", user.as_str()), ("permission_id", permission_id)];
-                self.listed("/project-permissions", &query).await?
+                self.listed(key.kind().info().api_path, &query).await?
             }
         };
         Ok(!found)
