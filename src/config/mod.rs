@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 mod known_keys;
+mod secret_files;
 
 use crate::database::TlsSettings;
 use crate::server::ConnectionLimits;
@@ -174,6 +175,8 @@ pub enum SettingsError {
         position: usize,
         reason: SecretError,
     },
+    #[error(transparent)]
+    SecretFile(#[from] secret_files::SecretFileError),
     /// Settings that do not exist, each with the closest one that does.
     #[error("{0}")]
     Unknown(String),
@@ -296,8 +299,10 @@ impl Limit {
 
 impl Settings {
     /// Loads settings from the defaults, `file` if given, and `env` (the process environment in
-    /// production; a plain map in tests), and checks every value.
+    /// production; a plain map in tests), with secrets read from the files their `_FILE`
+    /// variables name, and checks every value.
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        let env = &secret_files::resolve(env)?;
         let mut unknown = known_keys::unknown_variables(env);
         if let Some(file) = file {
             unknown.extend(known_keys::unknown_in_file(file)?);

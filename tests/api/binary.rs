@@ -47,6 +47,31 @@ fn a_misspelt_variable_stops_the_command_naming_the_one_meant() {
     );
 }
 
+#[tokio::test]
+async fn secrets_can_come_from_files_and_a_missing_one_is_named() {
+    let db = TestDb::new().await;
+    let url_file = std::env::temp_dir().join(format!("stack-sync-url-{}", std::process::id()));
+    std::fs::write(&url_file, format!("{}\n", db.url)).unwrap();
+    let from_file = url_file.display().to_string();
+
+    let migrated = stack_sync(&["migrate"], &[("DATABASE_URL_FILE", &from_file)])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&url_file).unwrap();
+    assert!(migrated.status.success(), "{}", stderr_of(&migrated));
+
+    let missing = stack_sync(&["migrate"], &[("DATABASE_URL_FILE", &from_file)])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = stderr_of(&missing);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("DATABASE_URL_FILE: cannot read {from_file}")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_malformed_secret_is_refused_without_echoing_it() {
     let vars = [
