@@ -73,7 +73,9 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let listener = bind_port(&settings.server.host, settings.server.port).await?;
-        let metrics_listener = bind_port(&settings.server.host, settings.metrics.port).await?;
+        let metrics_host = settings.metrics.host.as_deref();
+        let metrics_host = metrics_host.unwrap_or(&settings.server.host);
+        let metrics_listener = bind_port(metrics_host, settings.metrics.port).await?;
         let reconcile = match needs.scheduled_reconcile {
             Some((every, api)) => Some((every, StackApi::new(api)?, settings.reconcile.clone())),
             None => None,

@@ -58,7 +58,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
-    /// The port of the Prometheus listener (on server.host); 0 picks a free one.
+    /// The address of the Prometheus listener; `None` is `server.host`'s.
+    pub host: Option<String>,
+    /// The port of the Prometheus listener; 0 picks a free one.
     pub port: u16,
 }
 

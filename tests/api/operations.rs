@@ -49,6 +49,26 @@ fn small_bodies(settings: &mut Settings) {
 }
 
 #[tokio::test]
+async fn metrics_listen_on_their_own_address_when_told() {
+    let app = TestApp::spawn_with(|s| s.metrics.host = Some("127.0.0.2".to_owned())).await;
+    let metrics: url::Url = app.metrics_url.parse().unwrap();
+    let webhooks: url::Url = app.base_url.parse().unwrap();
+    assert_eq!(metrics.host_str(), Some("127.0.0.2"));
+    assert_eq!(webhooks.host_str(), Some("127.0.0.1"));
+
+    let scraped = app.client.get(metrics.as_str()).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let mut on_webhook_address = metrics.clone();
+    on_webhook_address.set_host(Some("127.0.0.1")).unwrap();
+    let refused = app.client.get(on_webhook_address.as_str()).send().await;
+    assert!(
+        refused.is_err(),
+        "nothing listens on 127.0.0.1:{:?}",
+        metrics.port()
+    );
+}
+
+#[tokio::test]
 async fn metrics_count_each_answer_on_their_own_port() {
     let app = TestApp::spawn_with(small_bodies).await;
     known_sequence(&app).await;
