@@ -19,22 +19,29 @@ use crate::signature::{SecretError, SigningKey};
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 const ENV_PREFIX: &str = "STACK_SYNC";
 
-/// The plain variable names users expect, and the setting each one fills when the
-/// `STACK_SYNC_` form of that setting is not set.
-const PLAIN_VARIABLES: [(&str, &str); 12] = [
-    ("DATABASE_URL", "database.url"),
+/// The plain variable names users expect, and the setting they fill when the `STACK_SYNC_`
+/// form of that setting is not set. Where several name one setting, the first one set wins:
+/// Hexclave's names (its SDKs' since the 2026 rename) before Stack Auth's, which it still reads.
+const PLAIN_VARIABLES: [(&str, &[&str]); 12] = [
+    ("database.url", &["DATABASE_URL"]),
     // libpq's own variables, which the URL's parameters override as in libpq.
-    ("PGSSLMODE", "database.sslmode"),
-    ("PGSSLROOTCERT", "database.sslrootcert"),
-    ("PGSSLCERT", "database.sslcert"),
-    ("PGSSLKEY", "database.sslkey"),
-    ("PGAPPNAME", "database.application_name"),
-    ("PGCONNECT_TIMEOUT", "database.connect_timeout_secs"),
-    ("STACK_WEBHOOK_SECRET", "webhook.secret"),
-    ("PORT", "server.port"),
-    ("STACK_PROJECT_ID", "stack.project_id"),
-    ("STACK_SECRET_SERVER_KEY", "stack.secret_server_key"),
-    ("STACK_API_URL", "stack.api_url"),
+    ("database.sslmode", &["PGSSLMODE"]),
+    ("database.sslrootcert", &["PGSSLROOTCERT"]),
+    ("database.sslcert", &["PGSSLCERT"]),
+    ("database.sslkey", &["PGSSLKEY"]),
+    ("database.application_name", &["PGAPPNAME"]),
+    ("database.connect_timeout_secs", &["PGCONNECT_TIMEOUT"]),
+    ("webhook.secret", &["STACK_WEBHOOK_SECRET"]),
+    ("server.port", &["PORT"]),
+    (
+        "stack.project_id",
+        &["HEXCLAVE_PROJECT_ID", "STACK_PROJECT_ID"],
+    ),
+    (
+        "stack.secret_server_key",
+        &["HEXCLAVE_SECRET_SERVER_KEY", "STACK_SECRET_SERVER_KEY"],
+    ),
+    ("stack.api_url", &["HEXCLAVE_API_URL", "STACK_API_URL"]),
 ];
 
 /// Everything the service can be told, each value checked. Built once at start by [`load`]
@@ -324,10 +331,11 @@ impl Settings {
             .try_parsing(true)
             .source(Some(settings_env));
         builder = builder.add_source(prefixed);
-        for (variable, key) in PLAIN_VARIABLES {
-            let prefixed_name = known_keys::variable_for(key);
-            let value = env.get(variable).filter(|v| !v.trim().is_empty());
-            if !env.contains_key(&prefixed_name)
+        for (key, variables) in PLAIN_VARIABLES {
+            let value = variables
+                .iter()
+                .find_map(|variable| env.get(*variable).filter(|v| !v.trim().is_empty()));
+            if !env.contains_key(&known_keys::variable_for(key))
                 && let Some(value) = value
             {
                 builder = builder.set_override(key, value.as_str())?;
@@ -375,8 +383,8 @@ impl Settings {
     pub fn stack_api(&self) -> Result<&StackApiSettings, SettingsError> {
         self.stack.as_ref().ok_or_else(|| {
             SettingsError::MissingStackApi(
-                "stack.project_id (STACK_PROJECT_ID), \
-                 stack.secret_server_key (STACK_SECRET_SERVER_KEY)"
+                "stack.project_id (HEXCLAVE_PROJECT_ID or STACK_PROJECT_ID), \
+                 stack.secret_server_key (HEXCLAVE_SECRET_SERVER_KEY or STACK_SECRET_SERVER_KEY)"
                     .to_owned(),
             )
         })
@@ -574,10 +582,11 @@ fn check_stack(
         })),
         (None, None) => Ok(None),
         (None, Some(_)) => Err(SettingsError::MissingStackApi(
-            "stack.project_id (STACK_PROJECT_ID)".to_owned(),
+            "stack.project_id (HEXCLAVE_PROJECT_ID or STACK_PROJECT_ID)".to_owned(),
         )),
         (Some(_), None) => Err(SettingsError::MissingStackApi(
-            "stack.secret_server_key (STACK_SECRET_SERVER_KEY)".to_owned(),
+            "stack.secret_server_key (HEXCLAVE_SECRET_SERVER_KEY or STACK_SECRET_SERVER_KEY)"
+                .to_owned(),
         )),
     }
 }
@@ -738,18 +747,54 @@ mod tests {
     }
 
     #[test]
+    fn hexclave_names_win_over_stack_auth_names_and_either_alone_works() {
+        let both = load(&[
+            ("HEXCLAVE_PROJECT_ID", "hexclave-project"),
+            ("STACK_PROJECT_ID", "stack-project"),
+            ("HEXCLAVE_SECRET_SERVER_KEY", "ssk_hexclave"),
+            ("STACK_SECRET_SERVER_KEY", "ssk_stack"),
+            ("HEXCLAVE_API_URL", "https://api.hexclave.example"),
+            ("STACK_API_URL", "https://api.stack.example"),
+        ])
+        .unwrap();
+        let api = both.stack_api().unwrap();
+        assert_eq!(api.project_id, "hexclave-project");
+        assert_eq!(api.secret_server_key.expose_secret(), "ssk_hexclave");
+        assert_eq!(api.api_url, "https://api.hexclave.example");
+
+        let hexclave_only = load(&[
+            ("HEXCLAVE_PROJECT_ID", "p"),
+            ("HEXCLAVE_SECRET_SERVER_KEY", "ssk_h"),
+        ])
+        .unwrap();
+        let api = hexclave_only.stack_api().unwrap();
+        assert_eq!(
+            api.api_url, "https://api.hexclave.com",
+            "the default origin"
+        );
+        let mixed = load(&[
+            ("HEXCLAVE_PROJECT_ID", "p"),
+            ("STACK_SECRET_SERVER_KEY", "ssk_s"),
+        ]);
+        assert_eq!(mixed.unwrap().stack_api().unwrap().project_id, "p");
+    }
+
+    #[test]
     fn missing_stack_api_settings_are_named_together() {
         let settings = load(&[]).unwrap();
         assert!(settings.stack.is_none());
         let err = settings.stack_api().unwrap_err().to_string();
         assert_eq!(
             err,
-            "missing settings for Stack's API: stack.project_id (STACK_PROJECT_ID), \
-             stack.secret_server_key (STACK_SECRET_SERVER_KEY)"
+            "missing settings for Stack's API: stack.project_id (HEXCLAVE_PROJECT_ID or \
+             STACK_PROJECT_ID), stack.secret_server_key (HEXCLAVE_SECRET_SERVER_KEY or \
+             STACK_SECRET_SERVER_KEY)"
         );
         let half = load(&[("STACK_PROJECT_ID", "p")]).unwrap_err().to_string();
         assert!(
-            half.ends_with("stack.secret_server_key (STACK_SECRET_SERVER_KEY)"),
+            half.ends_with(
+                "stack.secret_server_key (HEXCLAVE_SECRET_SERVER_KEY or STACK_SECRET_SERVER_KEY)"
+            ),
             "{half}"
         );
     }

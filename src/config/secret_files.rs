@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// The variables that hold a secret, each of which may instead name a file with `_FILE`.
-const SECRET_VARIABLES: [&str; 6] = [
+const SECRET_VARIABLES: [&str; 7] = [
     "DATABASE_URL",
     "STACK_WEBHOOK_SECRET",
+    "HEXCLAVE_SECRET_SERVER_KEY",
     "STACK_SECRET_SERVER_KEY",
     "STACK_SYNC_DATABASE__URL",
     "STACK_SYNC_WEBHOOK__SECRET",

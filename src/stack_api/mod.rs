@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -27,8 +27,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(
-        "Stack refused the server credentials (HTTP {status}, {code}): check STACK_PROJECT_ID and \
-         STACK_SECRET_SERVER_KEY"
+        "Stack refused the server credentials (HTTP {status}, {code}): check HEXCLAVE_PROJECT_ID \
+         and HEXCLAVE_SECRET_SERVER_KEY (or STACK_PROJECT_ID and STACK_SECRET_SERVER_KEY)"
     )]
     Unauthorized { status: u16, code: String },
     #[error("Stack answered HTTP {status} ({code}) to GET {path}")]
@@ -80,15 +80,23 @@ pub struct StackApi {
 
 impl StackApi {
     pub fn new(settings: &StackApiSettings) -> Result<Self, reqwest::Error> {
+        // Each header under Hexclave's name and Stack Auth's: Hexclave reads its own first and
+        // still accepts the old ones, which are all a self-hosted Stack from before the rename
+        // knows.
         let mut headers = HeaderMap::new();
-        headers.insert("x-stack-access-type", HeaderValue::from_static("server"));
-        // A value that cannot be a header is left out; Stack then answers 400 or 401.
-        if let Ok(project) = HeaderValue::from_str(&settings.project_id) {
-            headers.insert("x-stack-project-id", project);
-        }
-        if let Ok(mut key) = HeaderValue::from_str(settings.secret_server_key.expose_secret()) {
-            key.set_sensitive(true);
-            headers.insert("x-stack-secret-server-key", key);
+        for prefix in ["x-hexclave", "x-stack"] {
+            let name = |suffix: &str| {
+                HeaderName::try_from(format!("{prefix}-{suffix}")).expect("a header name")
+            };
+            headers.insert(name("access-type"), HeaderValue::from_static("server"));
+            // A value that cannot be a header is left out; Stack then answers 400 or 401.
+            if let Ok(project) = HeaderValue::from_str(&settings.project_id) {
+                headers.insert(name("project-id"), project);
+            }
+            if let Ok(mut key) = HeaderValue::from_str(settings.secret_server_key.expose_secret()) {
+                key.set_sensitive(true);
+                headers.insert(name("secret-server-key"), key);
+            }
         }
         let http = reqwest::Client::builder()
             .default_headers(headers)

@@ -210,17 +210,19 @@ fn known_error(status: StatusCode, code: &str) -> Response {
 
 async fn authenticate_and_inject(State(project): Shared, request: Request, next: Next) -> Response {
     let headers: &HeaderMap = request.headers();
-    let header = |name: &str| {
-        headers
-            .get(name)
+    // As Hexclave reads them: its own names first, Stack Auth's as a fallback.
+    let header = |suffix: &str| {
+        ["x-hexclave", "x-stack"]
+            .iter()
+            .find_map(|prefix| headers.get(format!("{prefix}-{suffix}")))
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned()
     };
-    if header("x-stack-access-type") != "server" || header("x-stack-project-id") != PROJECT_ID {
+    if header("access-type") != "server" || header("project-id") != PROJECT_ID {
         return known_error(StatusCode::BAD_REQUEST, "INVALID_ACCESS_TYPE");
     }
-    if header("x-stack-secret-server-key") != SERVER_KEY {
+    if header("secret-server-key") != SERVER_KEY {
         return known_error(StatusCode::UNAUTHORIZED, "INVALID_SECRET_SERVER_KEY");
     }
     let fault = {
