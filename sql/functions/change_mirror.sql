@@ -6,6 +6,8 @@ create or replace function stack_sync.change_mirror(
     p_change stack_sync.change, p_time timestamptz, p_svix_id text
 ) returns text
 language plpgsql as $$
+declare
+    v_user stack_sync.change;
 begin
     case p_change.kind
     when 'user' then
@@ -16,7 +18,8 @@ begin
             or not stack_sync.advance('user', p_change.user_id::text, p_time, false, p_svix_id) then
             return 'stale';
         end if;
-        return stack_sync.write_user(p_change.columns, p_change.raw, p_svix_id);
+        v_user := stack_sync.unselect_deleted_team(p_change);
+        return stack_sync.write_user(v_user.columns, v_user.raw, p_svix_id);
     when 'team' then
         if p_change.removed then
             return stack_sync.delete_team(p_change.team_id, p_time, p_svix_id);

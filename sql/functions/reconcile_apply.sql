@@ -21,6 +21,9 @@ begin
         select c.user_id from unnest(p_changes) as c
         union all
         select c.team_id from unnest(p_changes) as c
+        union all
+        -- a user's selected team, as apply_event locks it
+        select (c.columns ->> 'selected_team_id')::uuid from unnest(p_changes) as c
     ));
     foreach v_change in array p_changes loop
         existed := stack_sync.mirrored(v_change);

@@ -41,6 +41,7 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
     "notify_link",
     "reconcile_apply",
     "reconcile_delete",
+    "unselect_deleted_team",
     "write_team",
     "write_user",
 ];
@@ -50,7 +51,7 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
 /// version with every change to a function; a unit test holds the digest to the definitions.
 pub const FUNCTION_SET: (i32, &str) = (
     1,
-    "9fb22875e8fe8f2c2e6af6aec66033d43bcd99927202a08ba3b2aad752cd9b9c",
+    "95bb433fbe76e14ce772023e08c853cf10d5b1d547e0736931a43418ef493904",
 );
 
 /// Whether `migrate` may replace a newer function set with this build's older one.

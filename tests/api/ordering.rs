@@ -163,6 +163,35 @@ async fn an_unchanged_event_still_counts_as_the_newest() {
 }
 
 #[tokio::test]
+async fn a_user_update_older_than_its_selected_teams_deletion_leaves_no_selection() {
+    let app = TestApp::spawn().await;
+    let team = example("team.created");
+    let update = example("user.updated");
+    assert_eq!(update["data"]["selected_team_id"], team["data"]["id"]);
+    app.deliver_json(&at(1), &team).await;
+    app.deliver_json(&at(3), &example("team.deleted")).await;
+
+    // Created before the deletion, delivered after it (a retry).
+    let late = app.deliver_json(&at(2), &update).await;
+
+    assert_eq!(late, "applied");
+    let row = sqlx::query(
+        "select selected_team_id, selected_team, raw -> 'selected_team_id' as raw_selected
+         from stack.users where id = $1::uuid",
+    )
+    .bind(update["data"]["id"].as_str().unwrap())
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(row.get::<Option<Uuid>, _>("selected_team_id"), None);
+    assert_eq!(row.get::<Option<Value>, _>("selected_team"), None);
+    assert_eq!(
+        row.get::<Option<Value>, _>("raw_selected"),
+        Some(Value::Null)
+    );
+}
+
+#[tokio::test]
 async fn membership_after_its_team_was_deleted_is_stale() {
     let app = TestApp::spawn().await;
     let team_id = example("team.created")["data"]["id"].clone();
