@@ -14,9 +14,10 @@ declare
     v_outcome text;
 begin
     perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
-    -- A user's selected team is locked with the user: see unselect_deleted_team.
+    -- A user's selected team is locked with the user, shared: see change_mirror.
     perform stack_sync.lock_ids(
-        p_change.user_id, p_change.team_id, (p_change.columns ->> 'selected_team_id')::uuid
+        array[p_change.user_id, p_change.team_id],
+        array[(p_change.columns ->> 'selected_team_id')::uuid]
     );
     if not p_replay
         and exists (select 1 from stack.webhook_events where svix_id = p_message.svix_id) then

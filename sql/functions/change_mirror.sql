@@ -7,7 +7,7 @@ create or replace function stack_sync.change_mirror(
 ) returns text
 language plpgsql as $$
 declare
-    v_user stack_sync.change;
+    v_unselected constant jsonb := '{"selected_team_id": null, "selected_team": null}'::jsonb;
 begin
     case p_change.kind
     when 'user' then
@@ -18,8 +18,18 @@ begin
             or not stack_sync.advance('user', p_change.user_id::text, p_time, false, p_svix_id) then
             return 'stale';
         end if;
-        v_user := stack_sync.unselect_deleted_team(p_change);
-        return stack_sync.write_user(v_user.columns, v_user.raw, p_svix_id);
+        -- A user whose selected team is buried selects none: the team's deletion cleared the
+        -- selection of the users it found (delete_team), and a state of the user older than
+        -- the deletion, delivered after it, must not bring the team back. Callers lock the
+        -- selected team shared with the user, and a team's own changes lock it exclusively, so
+        -- the deletion cannot commit in between.
+        if p_change.columns ->> 'selected_team_id' is not null
+            and stack_sync.is_deleted('team', p_change.columns ->> 'selected_team_id') then
+            return stack_sync.write_user(
+                p_change.columns || v_unselected, p_change.raw || v_unselected, p_svix_id
+            );
+        end if;
+        return stack_sync.write_user(p_change.columns, p_change.raw, p_svix_id);
     when 'team' then
         if p_change.removed then
             return stack_sync.delete_team(p_change.team_id, p_time, p_svix_id);

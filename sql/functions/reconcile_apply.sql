@@ -17,14 +17,15 @@ begin
     perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
     -- All the page's locks at once, in id order like every other caller: taking them item by
     -- item could deadlock against a webhook that holds one and waits for another.
-    perform stack_sync.lock_ids(variadic array(
-        select c.user_id from unnest(p_changes) as c
-        union all
-        select c.team_id from unnest(p_changes) as c
-        union all
-        -- a user's selected team, as apply_event locks it
-        select (c.columns ->> 'selected_team_id')::uuid from unnest(p_changes) as c
-    ));
+    perform stack_sync.lock_ids(
+        array(
+            select c.user_id from unnest(p_changes) as c
+            union all
+            select c.team_id from unnest(p_changes) as c
+        ),
+        -- users' selected teams, as apply_event locks them
+        array(select (c.columns ->> 'selected_team_id')::uuid from unnest(p_changes) as c)
+    );
     foreach v_change in array p_changes loop
         existed := stack_sync.mirrored(v_change);
         if existed and stack_sync.holds(v_change) then

@@ -7,7 +7,7 @@ create or replace function stack_sync.reconcile_delete(
 language plpgsql as $$
 begin
     perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
-    perform stack_sync.lock_ids(p_change.user_id, p_change.team_id);
+    perform stack_sync.lock_ids(array[p_change.user_id, p_change.team_id]);
     return stack_sync.change_mirror(p_change, p_time, 'reconcile:' || p_run_id);
 end;
 $$;

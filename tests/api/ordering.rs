@@ -191,6 +191,58 @@ async fn a_user_update_older_than_its_selected_teams_deletion_leaves_no_selectio
     );
 }
 
+/// Takes, on a connection of its own inside an open transaction, the advisory lock that
+/// `stack_sync.lock_ids` takes for `id`, shared or not.
+async fn hold_lock(
+    app: &TestApp,
+    id: &str,
+    shared: bool,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = app.db.pool.begin().await.unwrap();
+    let take = if shared {
+        "select pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+    } else {
+        "select pg_advisory_xact_lock(hashtextextended($1, 0))"
+    };
+    sqlx::query(take)
+        .bind(id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    holder
+}
+
+#[tokio::test]
+async fn users_selecting_one_team_do_not_wait_on_each_other_but_its_deletion_waits_for_them() {
+    let app = TestApp::spawn().await;
+    let team = example("team.created");
+    let team_id = team["data"]["id"].as_str().unwrap().to_owned();
+    app.deliver_json(&at(1), &team).await;
+
+    // As a user event in flight holds it: shared.
+    let in_flight = hold_lock(&app, &team_id, true).await;
+    let other_user = example_with("user.updated", &[("id", json!(new_id()))]);
+    assert_eq!(other_user["data"]["selected_team_id"], json!(team_id));
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.deliver_json(&at(2), &other_user),
+    )
+    .await
+    .expect("a user selecting the team does not wait for another one");
+    assert_eq!(answer, "applied");
+
+    let (deletion_id, team_deleted) = (at(3), example("team.deleted"));
+    let deletion = app.deliver_json(&deletion_id, &team_deleted);
+    tokio::pin!(deletion);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(500), &mut deletion).await;
+    assert!(
+        waited.is_err(),
+        "the deletion waits for the user event in flight"
+    );
+    in_flight.commit().await.unwrap();
+    assert_eq!(deletion.await, "applied");
+}
+
 #[tokio::test]
 async fn membership_after_its_team_was_deleted_is_stale() {
     let app = TestApp::spawn().await;
