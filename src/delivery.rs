@@ -52,17 +52,23 @@ pub struct Message<'a> {
     pub created_by: OffsetDateTime,
 }
 
+/// How much later than its signature a message's id may say it was created. Both times come from
+/// Svix's clocks (the id from the host that created the message, the signature from the one that
+/// sent it), so this allows a second for the signature's time being whole seconds and a second
+/// for skew between Svix's own hosts, not the distance between Svix's clock and ours
+/// (`webhook.tolerance`, five minutes by default, which capped it before).
+const SVIX_HOSTS_SKEW: Duration = Duration::from_secs(2);
+
 impl<'a> Message<'a> {
-    /// A delivery from Svix: created before Svix signed it, give or take `tolerance`, the
-    /// distance allowed between Svix's clock and ours.
-    pub fn live(webhook: &'a SignedWebhook, tolerance: Duration) -> Self {
+    /// A delivery from Svix: created before Svix signed it, give or take [`SVIX_HOSTS_SKEW`].
+    pub fn live(webhook: &'a SignedWebhook) -> Self {
         let signed_at = OffsetDateTime::from_unix_timestamp(webhook.signed_at)
             .unwrap_or(OffsetDateTime::now_utc());
         Self {
             svix_id: &webhook.id,
             body: &webhook.body,
             mode: Mode::Live,
-            created_by: signed_at + tolerance,
+            created_by: signed_at + SVIX_HOSTS_SKEW,
         }
     }
 

@@ -208,7 +208,6 @@ fn router(mirror: Mirror, signature_check: SignatureCheck, request_timeout: Dura
     // Only the POST handler takes a `SignedWebhook`: other methods answer 405 and unknown paths
     // 404 without reading the body.
     let webhook_state = WebhookState {
-        tolerance: signature_check.verifier.tolerance(),
         signature_check,
         mirror: mirror.clone(),
     };

@@ -27,8 +27,6 @@ pub struct Receipt {
 pub struct WebhookState {
     pub signature_check: SignatureCheck,
     pub mirror: Mirror,
-    /// `webhook.tolerance`: how far Svix's clock may be from ours.
-    pub tolerance: Duration,
 }
 
 impl FromRef<WebhookState> for SignatureCheck {
@@ -43,10 +41,7 @@ pub async fn receive_webhook(
     webhook: SignedWebhook,
 ) -> Result<Json<Receipt>, AppError> {
     let metrics: &Metrics = &state.signature_check.metrics;
-    let processed = state
-        .mirror
-        .process(Message::live(&webhook, state.tolerance))
-        .await;
+    let processed = state.mirror.process(Message::live(&webhook)).await;
     metrics.duration(webhook.received.elapsed());
     let processed = match processed {
         Ok(processed) => processed,
