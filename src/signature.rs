@@ -139,11 +139,6 @@ impl Verifier {
         Self { keys, tolerance }
     }
 
-    /// How far a timestamp may be from our clock.
-    pub fn tolerance(&self) -> Duration {
-        self.tolerance
-    }
-
     /// Verifies the Svix headers and signature of `body`, judging the timestamp against `now`.
     pub fn verify(
         &self,

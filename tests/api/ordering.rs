@@ -329,26 +329,34 @@ async fn ids_without_a_time_are_ordered_by_arrival() {
     );
 }
 
+/// A `user.updated` that renames `user` to `name`.
+fn renamed(user: &str, name: &str) -> Value {
+    example_with(
+        "user.updated",
+        &[("id", json!(user)), ("display_name", json!(name))],
+    )
+}
+
+/// Applies an update of `user` whose message id claims the year 2100; returns the id.
+async fn apply_an_update_dated_2100(app: &TestApp, user: &str) -> String {
+    let year_2100 = message_id_at(time::macros::datetime!(2100-01-01 0:00 UTC));
+    assert_eq!(
+        app.deliver_json(&year_2100, &renamed(user, "bogus")).await,
+        "applied"
+    );
+    year_2100
+}
+
 #[tokio::test]
 async fn a_message_id_from_the_future_holds_nothing_a_few_seconds_later() {
     // The default tolerance of Svix's clock against ours, 5 minutes: it no longer widens the cap.
     let app = TestApp::spawn().await;
     let user = new_id();
-    let update = |name: &str| {
-        example_with(
-            "user.updated",
-            &[("id", json!(user)), ("display_name", json!(name))],
-        )
-    };
-    let year_2100 = message_id_at(time::macros::datetime!(2100-01-01 0:00 UTC));
-    assert_eq!(
-        app.deliver_json(&year_2100, &update("bogus")).await,
-        "applied"
-    );
+    apply_an_update_dated_2100(&app, &user).await;
 
     // A real update ten seconds later, signed when it was created, as Svix does.
     let created = OffsetDateTime::now_utc() + Duration::seconds(10);
-    let (id, body) = (message_id_at(created), update("real").to_string());
+    let (id, body) = (message_id_at(created), renamed(&user, "real").to_string());
     let headers = app
         .signer
         .headers_at(&id, created.unix_timestamp(), body.as_bytes());
@@ -364,27 +372,16 @@ async fn a_message_id_from_the_future_cannot_make_a_row_immune() {
     let app =
         TestApp::spawn_with(|s| s.webhook.tolerance = std::time::Duration::from_secs(1)).await;
     let user = new_id();
-    let update = |name: &str| {
-        example_with(
-            "user.updated",
-            &[("id", json!(user)), ("display_name", json!(name))],
-        )
-    };
-    let year_2100 = message_id_at(time::macros::datetime!(2100-01-01 0:00 UTC));
-
-    assert_eq!(
-        app.deliver_json(&year_2100, &update("bogus")).await,
-        "applied"
-    );
+    let year_2100 = apply_an_update_dated_2100(&app, &user).await;
     let recorded: OffsetDateTime =
         sqlx::query_scalar("select source_time from stack.webhook_events where svix_id = $1")
             .bind(&year_2100)
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
-    // Cut to when it was signed, plus the tolerance: a later real update still applies.
+    // Cut to when it was signed plus 2 s, whatever the tolerance: a later real update applies.
     let later = message_id_at(OffsetDateTime::now_utc() + Duration::seconds(2));
-    let real = app.deliver_json(&later, &update("real")).await;
+    let real = app.deliver_json(&later, &renamed(&user, "real")).await;
 
     assert!(
         recorded < OffsetDateTime::now_utc() + Duration::seconds(5),
