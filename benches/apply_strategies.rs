@@ -111,7 +111,7 @@ async fn plpgsql(pool: &PgPool, event: &Prepared) -> Outcome {
     let to_apply = EventToApply {
         svix_id: &event.svix_id,
         event_type: "user.updated",
-        payload: event.body.as_bytes(),
+        payload: Some(event.body.as_bytes()),
         source_time: stack_sync::event_time::source_time(&event.svix_id),
         change: &event.change,
         feed_channel: None,

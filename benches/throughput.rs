@@ -10,7 +10,8 @@
 //! what it receives. Tables as they grow: `MIRRORED_USERS` more users already in the mirror,
 //! `RECORDED_EVENTS` messages already recorded (both generated in SQL before the run), and
 //! `EXPIRED_EVENTS` recorded messages past the retention window, which the service starts
-//! pruning as the deliveries begin. `KEEP=1` leaves the scratch database behind to look into.
+//! pruning as the deliveries begin. `KEEP=1` leaves the scratch database behind to look into;
+//! `KEEP_BODIES` sets `webhook.keep_bodies` (`bench/keep_bodies.sh` runs each value).
 //! How the service connects: `SSLMODE` (added to its URL; unset, libpq's `prefer`) and
 //! `VIA_PORT`, a pooler's port on the same host (`bench/databases.sh` runs all three).
 //!
@@ -44,7 +45,9 @@ async fn main() {
     let database = Scratch::create("stack_sync_bench").await;
     let service_url = service_url(&database.url);
     let feed = knob("FEED", 0) == 1;
-    let env: HashMap<String, String> = [
+    // `KEEP_BODIES` sets webhook.keep_bodies (unset: the default).
+    let keep_bodies = std::env::var("KEEP_BODIES").ok();
+    let mut env: HashMap<String, String> = [
         (
             "STACK_SYNC_FEED__ENABLED",
             if feed { "true" } else { "false" },
@@ -62,6 +65,9 @@ async fn main() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    if let Some(keep) = keep_bodies {
+        env.insert("STACK_SYNC_WEBHOOK__KEEP_BODIES".to_owned(), keep);
+    }
     let settings = Settings::load(None, &env).unwrap();
     let pool = connect(&settings).await.unwrap();
     schema::migrate(&pool).await.unwrap();

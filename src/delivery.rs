@@ -9,8 +9,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::config::KeepBodies;
 use crate::event_time;
-use crate::events::{Envelope, InvalidPayload};
+use crate::events::{self, Envelope, InvalidPayload, Subject};
 use crate::model::Outcome;
 use crate::routes::signed_webhook::SignedWebhook;
 use crate::store::mirror::{self, EventToApply};
@@ -72,11 +73,12 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// A recorded message, re-applied: it had been created when it was first received.
-    pub fn replayed(stored: &'a StoredMessage) -> Self {
+    /// A recorded message, re-applied with the `body` it kept: it had been created when it was
+    /// first received.
+    pub fn replayed(stored: &'a StoredMessage, body: &'a [u8]) -> Self {
         Self {
             svix_id: &stored.svix_id,
-            body: &stored.payload,
+            body,
             mode: Mode::Replay,
             created_by: stored.received_at,
         }
@@ -88,32 +90,59 @@ impl<'a> Message<'a> {
     }
 }
 
-/// The mirror messages are applied to: its database, and the feed its changes are announced on.
+/// The mirror messages are applied to: its database, the feed its changes are announced on, and
+/// which bodies it keeps.
 #[derive(Debug, Clone)]
 pub struct Mirror {
     pub pool: PgPool,
     /// The `NOTIFY` channel of the change feed; `None` when the feed is off.
     pub feed_channel: Option<Arc<str>>,
+    pub keep_bodies: KeepBodies,
 }
 
 impl Mirror {
     /// Applies the verified `message` in one transaction and records what became of it.
     pub async fn process(&self, message: Message<'_>) -> Result<Processed, RetryLater> {
-        process(&self.pool, self.feed_channel.as_deref(), message).await
+        process(self, message).await
+    }
+
+    /// The body to record for a message that went `fate`'s way; `None` keeps none.
+    fn body_to_keep<'a>(&self, body: &'a [u8], fate: Fate<'_>) -> Option<&'a [u8]> {
+        let keep = match (self.keep_bodies, fate) {
+            (KeepBodies::All, _) => true,
+            (KeepBodies::None, _) => false,
+            // The mirror holds what an applied message carried.
+            (KeepBodies::Unapplied, Fate::Mirrored) => false,
+            (KeepBodies::Unapplied, Fate::Failed) => true,
+            (KeepBodies::Unapplied, Fate::Ignored(event_type)) => {
+                !events::is_never_mirrored(event_type)
+            }
+        };
+        keep.then_some(body)
     }
 }
 
-async fn process(
-    pool: &PgPool,
-    feed_channel: Option<&str>,
-    message: Message<'_>,
-) -> Result<Processed, RetryLater> {
+/// Which way a message went, as far as keeping its body goes.
+#[derive(Debug, Clone, Copy)]
+enum Fate<'a> {
+    /// Through `apply_event`: applied, unchanged or stale.
+    Mirrored,
+    Failed,
+    /// Of this type, which is not mirrored.
+    Ignored(&'a str),
+}
+
+async fn process(mirror: &Mirror, message: Message<'_>) -> Result<Processed, RetryLater> {
+    let pool = &mirror.pool;
     let source_time = message.source_time();
+    let subject = Subject::of(message.body);
     // The record of a message that changes nothing; each case fills in type, outcome, error.
     let record_of = UnappliedMessage {
         svix_id: message.svix_id,
         event_type: None,
-        payload: message.body,
+        payload: mirror.body_to_keep(message.body, Fate::Failed),
+        user_id: subject.user_id,
+        team_id: subject.team_id,
         source_time,
         outcome: Unapplied::Failed,
         error: None,
@@ -138,16 +167,17 @@ async fn process(
             let event = EventToApply {
                 svix_id: message.svix_id,
                 event_type: &envelope.event_type,
-                payload: message.body,
+                payload: mirror.body_to_keep(message.body, Fate::Mirrored),
                 source_time,
                 change,
-                feed_channel,
+                feed_channel: mirror.feed_channel.as_deref(),
             };
             apply(pool, &event, record_of, message.mode).await?
         }
         None => {
             let ignored = UnappliedMessage {
                 outcome: Unapplied::Ignored,
+                payload: mirror.body_to_keep(message.body, Fate::Ignored(&envelope.event_type)),
                 ..record_of
             };
             record(pool, &ignored, message.mode).await?

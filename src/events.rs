@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::model::{Change, Kind};
 
@@ -77,6 +78,66 @@ impl Envelope {
             }),
         }
     }
+}
+
+/// The user and team a message is about, as far as its body can be read: recorded with every
+/// message that changes nothing, so that deleting the user or team erases that body too, even
+/// one that failed to parse as its event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub user_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+}
+
+impl Subject {
+    /// Reads the ids leniently: a user's or team's own `id` for `user.*` and `team.*`, the
+    /// `user_id` and `team_id` of anything else; whatever is missing or not a UUID is `None`.
+    pub fn of(body: &[u8]) -> Self {
+        #[derive(Deserialize)]
+        struct Ids {
+            id: Option<Value>,
+            user_id: Option<Value>,
+            team_id: Option<Value>,
+        }
+        #[derive(Deserialize)]
+        struct Lenient {
+            #[serde(rename = "type")]
+            event_type: Option<Value>,
+            data: Option<Ids>,
+        }
+        fn uuid(value: Option<&Value>) -> Option<Uuid> {
+            value?.as_str()?.parse().ok()
+        }
+        let Ok(Lenient {
+            event_type,
+            data: Some(data),
+        }) = serde_json::from_slice(body)
+        else {
+            return Self::default();
+        };
+        match event_type.as_ref().and_then(Value::as_str) {
+            Some(t) if t.starts_with("user.") => Self {
+                user_id: uuid(data.id.as_ref()),
+                team_id: None,
+            },
+            Some(t) if t.starts_with("team.") => Self {
+                user_id: None,
+                team_id: uuid(data.id.as_ref()),
+            },
+            _ => Self {
+                user_id: uuid(data.user_id.as_ref()),
+                team_id: uuid(data.team_id.as_ref()),
+            },
+        }
+    }
+}
+
+/// Whether a type is known and will never be mirrored, so that no replay could ever make use
+/// of its body: Svix's test event, and Hexclave's error-tracking events (`issue.*`), whose
+/// bodies hold exception messages and URLs that may quote personal data. Unknown types are not
+/// among them: a later stack-sync may mirror them, and a kept body can then be replayed.
+pub fn is_never_mirrored(event_type: &str) -> bool {
+    event_type == "stack.test" || event_type.starts_with("issue.")
 }
 
 /// The kind of row a mirrored event type is about, and whether it removes that row.
@@ -213,5 +274,48 @@ mod tests {
     fn unknown_types_are_ignored_whatever_their_data() {
         let body = br#"{"type":"session.created","data":{"anything":[1,2]}}"#;
         assert!(Envelope::parse(body).unwrap().change.is_none());
+    }
+
+    #[test]
+    fn a_subject_is_read_from_any_body_that_names_one() {
+        let user = Uuid::from_u128(1);
+        let team = Uuid::from_u128(2);
+        let subject = |body: serde_json::Value| Subject::of(body.to_string().as_bytes());
+
+        assert_eq!(
+            subject(serde_json::json!({"type": "user.updated", "data": {"id": user, "x": 5}})),
+            Subject {
+                user_id: Some(user),
+                team_id: None
+            }
+        );
+        assert_eq!(
+            subject(serde_json::json!({"type": "team.deleted", "data": {"id": team}})),
+            Subject {
+                user_id: None,
+                team_id: Some(team)
+            }
+        );
+        assert_eq!(
+            subject(serde_json::json!({"type": "team_permission.created",
+                                       "data": {"id": "admin", "user_id": user, "team_id": team}})),
+            Subject {
+                user_id: Some(user),
+                team_id: Some(team)
+            }
+        );
+        assert_eq!(
+            subject(serde_json::json!({"type": "user.created", "data": {"id": 7}})),
+            Subject::default()
+        );
+        assert_eq!(Subject::of(b"not json"), Subject::default());
+    }
+
+    #[test]
+    fn test_and_issue_events_are_never_mirrored_unknown_ones_may_be() {
+        assert!(is_never_mirrored("stack.test"));
+        assert!(is_never_mirrored("issue.created"));
+        assert!(!is_never_mirrored("session.created"));
+        assert!(!is_never_mirrored("user.created"));
     }
 }

@@ -13,6 +13,8 @@ pub mod error;
 pub mod event_time;
 /// Stack Auth webhook payloads.
 pub mod events;
+/// `forget`: erasing a user or team, and every recorded body about them, on request.
+pub mod forget;
 /// `stack-sync healthcheck`: readiness of a running service, for containers.
 pub mod health_check;
 /// Prometheus metrics on their own listener.

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use stack_sync::config::Settings;
+use stack_sync::model::Kind;
 use stack_sync::reconcile::reconcile;
 use stack_sync::stack_api::StackApi;
 use stack_sync::startup::{Application, connect, mirror};
 use stack_sync::store::schema;
-use stack_sync::store::webhook_events::{StoredSelection, load_stored};
+use stack_sync::store::webhook_events::{RecordedBody, StoredSelection, load_stored};
 use stack_sync::telemetry;
 use stack_sync::trigger::{self, Plan, Scenario, parse_set};
 use time::OffsetDateTime;
@@ -65,6 +66,17 @@ enum Command {
         /// The message's svix-id.
         svix_id: String,
     },
+    /// Erase a user or team from the mirror, for an erasure request: the bodies of every
+    /// recorded message about them, their row with its memberships and permissions, and bury
+    /// the id so that no late webhook or reconcile brings it back. Prints what it removed; safe
+    /// to run again.
+    Forget {
+        /// What to forget.
+        #[arg(value_enum)]
+        kind: Forgettable,
+        /// The user's or team's id.
+        id: uuid::Uuid,
+    },
     /// Ask the local service whether it is ready (GET /readyz); exit 0 if so, 1 if not, within
     /// a few seconds. For container health checks, where there is no curl.
     Healthcheck {
@@ -72,6 +84,22 @@ enum Command {
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
+}
+
+/// What `forget` can erase.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Forgettable {
+    User,
+    Team,
+}
+
+impl From<Forgettable> for Kind {
+    fn from(forgettable: Forgettable) -> Self {
+        match forgettable {
+            Forgettable::User => Kind::User,
+            Forgettable::Team => Kind::Team,
+        }
+    }
 }
 
 /// What `trigger` sends, and where.
@@ -143,6 +171,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(&settings).await?;
             tracing::info!(address = %app.local_addr()?, "listening");
+            if let Some(address) = app.admin_addr() {
+                tracing::info!(address = %address?, "admin endpoints listening");
+            }
             app.run_until_stopped().await?;
         }
         Command::Migrate { allow_downgrade } => {
@@ -176,7 +207,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("reading the recorded message")?
                 .with_context(|| format!("never recorded: {svix_id}"))?;
-            std::io::stdout().write_all(&stored.payload)?;
+            match &stored.body {
+                RecordedBody::Kept(body) => std::io::stdout().write_all(body)?,
+                missing => anyhow::bail!(
+                    "{svix_id} was recorded ({}, {}), but {}",
+                    stored.event_type.as_deref().unwrap_or("no type"),
+                    stored.outcome,
+                    missing.missing_because().unwrap_or_default()
+                ),
+            }
+        }
+        Command::Forget { kind, id } => {
+            let pool = connect(&settings).await?;
+            let feed = settings.feed.channel.as_deref();
+            let forgotten = stack_sync::forget::forget(&pool, kind.into(), id, feed)
+                .await
+                .context("forgetting")?;
+            println!("{}", serde_json::to_string_pretty(&forgotten)?);
         }
         Command::Healthcheck { url } => {
             let url =
@@ -206,9 +253,12 @@ async fn replay(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let missing = stack_sync::replay::replay(&mirror, &selection, |replayed| {
         let event_type = replayed.event_type.as_deref().unwrap_or("-");
-        let outcome = replayed.outcome.as_str();
+        let (outcome, detail) = match &replayed.outcome {
+            Ok(outcome) => (outcome.as_str(), String::new()),
+            Err(because) => ("not replayed", format!(": {because}")),
+        };
         println!(
-            "{}\t{event_type}\t{} -> {outcome}",
+            "{}\t{event_type}\t{} -> {outcome}{detail}",
             replayed.svix_id, replayed.previous
         );
         *counts.entry(outcome).or_default() += 1;

@@ -4,7 +4,7 @@
 use crate::delivery::{Message, Mirror};
 use crate::model::Outcome;
 use crate::store::RetryLater;
-use crate::store::webhook_events::{StoredSelection, load_stored, select_stored};
+use crate::store::webhook_events::{RecordedBody, StoredSelection, load_stored, select_stored};
 
 /// What replaying one message did.
 #[derive(Debug)]
@@ -14,7 +14,8 @@ pub struct Replayed {
     pub event_type: Option<String>,
     /// The outcome recorded before the replay.
     pub previous: Outcome,
-    pub outcome: Outcome,
+    /// The outcome now, or why the message could not be replayed: it has no body.
+    pub outcome: Result<Outcome, String>,
 }
 
 /// Replays the messages `selection` picks, oldest change first, calling `report` after each.
@@ -35,12 +36,22 @@ pub async fn replay(
         let Some(stored) = stored else {
             continue; // pruned meanwhile
         };
-        let processed = mirror.process(Message::replayed(&stored)).await?;
+        let RecordedBody::Kept(body) = &stored.body else {
+            let because = stored.body.missing_because().unwrap_or_default();
+            report(&Replayed {
+                svix_id: stored.svix_id,
+                event_type: stored.event_type,
+                previous: stored.outcome,
+                outcome: Err(because),
+            });
+            continue;
+        };
+        let processed = mirror.process(Message::replayed(&stored, body)).await?;
         report(&Replayed {
             svix_id: stored.svix_id,
             event_type: processed.event_type,
             previous: stored.outcome,
-            outcome: processed.outcome,
+            outcome: Ok(processed.outcome),
         });
     }
     let missing = selection

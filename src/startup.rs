@@ -24,7 +24,7 @@ use crate::delivery::Mirror;
 use crate::metrics::{self, Metrics};
 use crate::routes::signed_webhook::SignatureCheck;
 use crate::routes::webhooks::WebhookState;
-use crate::routes::{health, webhooks};
+use crate::routes::{admin, health, webhooks};
 use crate::server::{self, ConnectionLimits};
 use crate::signature::SigningKey;
 use crate::signature::Verifier;
@@ -43,6 +43,8 @@ pub struct Application {
     feed: FeedSettings,
     /// The Prometheus listener, apart from the webhook port.
     metrics_listener: TcpListener,
+    /// The admin listener and its routes, when `admin.token` is set.
+    admin: Option<(TcpListener, Router)>,
     metrics: Metrics,
     limits: ConnectionLimits,
 }
@@ -76,6 +78,13 @@ impl Application {
         let metrics_host = settings.metrics.host.as_deref();
         let metrics_host = metrics_host.unwrap_or(&settings.server.host);
         let metrics_listener = bind_port(metrics_host, settings.metrics.port).await?;
+        let admin = match &settings.admin.token {
+            Some(token) => Some((
+                bind_port(&settings.admin.host, settings.admin.port).await?,
+                admin::router(mirror(settings, pool.clone()), token),
+            )),
+            None => None,
+        };
         let reconcile = match needs.scheduled_reconcile {
             Some((every, api)) => Some((every, StackApi::new(api)?, settings.reconcile.clone())),
             None => None,
@@ -88,6 +97,7 @@ impl Application {
             reconcile,
             feed: settings.feed.clone(),
             metrics_listener,
+            admin,
             metrics,
             limits: settings.server.connections.clone(),
         })
@@ -96,6 +106,13 @@ impl Application {
     /// The address of the metrics listener (useful with port 0).
     pub fn metrics_addr(&self) -> io::Result<SocketAddr> {
         self.metrics_listener.local_addr()
+    }
+
+    /// The address of the admin listener, when it runs (useful with port 0).
+    pub fn admin_addr(&self) -> Option<io::Result<SocketAddr>> {
+        self.admin
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
     }
 
     /// The address actually bound (useful with port 0).
@@ -125,6 +142,14 @@ impl Application {
                 std::future::pending(),
             )),
         ];
+        if let Some((listener, router)) = self.admin {
+            background.push(tokio::spawn(server::serve(
+                listener,
+                router,
+                self.limits.clone(),
+                std::future::pending(),
+            )));
+        }
         if let Some((every, api, settings)) = self.reconcile {
             background.push(tokio::spawn(reconcile::run_every(
                 self.pool.clone(),
@@ -174,6 +199,7 @@ pub fn mirror(settings: &Settings, pool: PgPool) -> Mirror {
     Mirror {
         pool,
         feed_channel: settings.feed.channel.as_deref().map(Arc::from),
+        keep_bodies: settings.webhook.keep_bodies,
     }
 }
 

@@ -1,6 +1,7 @@
 -- team.deleted: buries the team and removes it with its memberships and team permissions, and
 -- clears the selection of users who had it selected, as Stack does without sending events for
--- those; each changed row is announced on the feed. Returns 'applied', or 'unchanged' when the
+-- those, and erases the bodies of the messages about it (erase_bodies); each changed row is
+-- announced on the feed. Returns 'applied', or 'unchanged' when the
 -- team was buried already.
 create or replace function stack_sync.delete_team(
     p_team_id uuid, p_time timestamptz, p_svix_id text
@@ -12,6 +13,7 @@ begin
     if not stack_sync.bury('team', p_team_id::text, p_time, p_svix_id) then
         return 'unchanged';
     end if;
+    perform stack_sync.erase_bodies('team', p_team_id, 'team deleted');
     delete from stack.teams t where t.id = p_team_id;
     if found then
         perform stack_sync.notify(

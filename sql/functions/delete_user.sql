@@ -1,5 +1,6 @@
 -- user.deleted: buries the user and removes them with every membership and permission, as
--- Stack does without sending events for those; each removed row is announced on the feed.
+-- Stack does without sending events for those, and erases the bodies of the messages about
+-- them (erase_bodies); each removed row is announced on the feed.
 -- Returns 'applied', or 'unchanged' when the user was buried already.
 create or replace function stack_sync.delete_user(
     p_user_id uuid, p_time timestamptz, p_svix_id text
@@ -11,6 +12,7 @@ begin
     if not stack_sync.bury('user', p_user_id::text, p_time, p_svix_id) then
         return 'unchanged';
     end if;
+    perform stack_sync.erase_bodies('user', p_user_id, 'user deleted');
     delete from stack.users u where u.id = p_user_id;
     if found then
         perform stack_sync.notify(

@@ -10,8 +10,8 @@ use config::{Config, File, Value, ValueKind};
 use serde_aux::serde_introspection::serde_introspect;
 
 use super::{
-    ENV_PREFIX, LogSettings, MetricsSettings, RawDatabase, RawFeed, RawReconcile, RawRetention,
-    RawServer, RawStack, RawWebhook,
+    AdminSettings, ENV_PREFIX, LogSettings, MetricsSettings, RawDatabase, RawFeed, RawReconcile,
+    RawRetention, RawServer, RawStack, RawWebhook,
 };
 
 /// The variable that names the settings file (`--config`): not a setting itself.
@@ -19,7 +19,7 @@ pub(super) const CONFIG_VARIABLE: &str = "STACK_SYNC_CONFIG";
 
 /// Each section and its keys, as the settings structs read them: derived from the structs, so
 /// that a new field is known as soon as it exists.
-fn sections() -> [(&'static str, &'static [&'static str]); 9] {
+fn sections() -> [(&'static str, &'static [&'static str]); 10] {
     [
         ("server", serde_introspect::<RawServer>()),
         ("database", serde_introspect::<RawDatabase>()),
@@ -29,6 +29,7 @@ fn sections() -> [(&'static str, &'static [&'static str]); 9] {
         ("reconcile", serde_introspect::<RawReconcile>()),
         ("feed", serde_introspect::<RawFeed>()),
         ("metrics", serde_introspect::<MetricsSettings>()),
+        ("admin", serde_introspect::<AdminSettings>()),
         ("log", serde_introspect::<LogSettings>()),
     ]
 }

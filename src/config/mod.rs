@@ -59,7 +59,20 @@ pub struct Settings {
     pub reconcile: ReconcileSettings,
     pub feed: FeedSettings,
     pub metrics: MetricsSettings,
+    pub admin: AdminSettings,
     pub log: LogSettings,
+}
+
+/// The admin listener (`POST /forget/…`), apart from the webhook and metrics ports. It runs
+/// only when a token is set: no admin endpoint ever answers without one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub host: String,
+    /// 0 picks a free one.
+    pub port: u16,
+    /// The bearer token every admin request must carry.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +125,24 @@ pub struct WebhookSettings {
     pub keys: Vec<SigningKey>,
     pub tolerance: Duration,
     pub max_body_bytes: usize,
+    pub keep_bodies: KeepBodies,
+}
+
+/// Which messages' bodies `stack.webhook_events` keeps (`webhook.keep_bodies`). Every message
+/// is recorded either way, with its id, type, times and outcome: deduplication and ordering
+/// need nothing more. A body is what `replay` re-applies, and it holds the personal data of
+/// the user it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepBodies {
+    /// Every body, so that any message can be replayed.
+    All,
+    /// Only the bodies of `failed` messages, and of `ignored` ones of a type a later version
+    /// may mirror: those an operator may need to replay. The mirror already holds what
+    /// applied messages carried.
+    Unapplied,
+    /// No body; a failed message keeps its error, and Svix's own retention keeps the body.
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +239,7 @@ struct Raw {
     reconcile: RawReconcile,
     feed: RawFeed,
     metrics: MetricsSettings,
+    admin: AdminSettings,
     log: LogSettings,
 }
 
@@ -253,6 +285,7 @@ struct RawWebhook {
     secret: Option<SecretString>,
     tolerance_secs: u64,
     max_body_bytes: usize,
+    keep_bodies: KeepBodies,
 }
 
 #[derive(Deserialize)]
@@ -443,6 +476,7 @@ impl Raw {
             reconcile: self.reconcile.check()?,
             feed: self.feed.check()?,
             metrics: self.metrics,
+            admin: self.admin,
             log: self.log,
         })
     }
@@ -496,6 +530,7 @@ impl RawWebhook {
             keys,
             tolerance: seconds(self.tolerance_secs, "webhook.tolerance_secs")?,
             max_body_bytes: positive(self.max_body_bytes, "webhook.max_body_bytes")?,
+            keep_bodies: self.keep_bodies,
         })
     }
 }

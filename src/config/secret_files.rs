@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// The variables that hold a secret, each of which may instead name a file with `_FILE`.
-const SECRET_VARIABLES: [&str; 7] = [
+const SECRET_VARIABLES: [&str; 8] = [
     "DATABASE_URL",
     "STACK_WEBHOOK_SECRET",
     "HEXCLAVE_SECRET_SERVER_KEY",
@@ -15,6 +15,7 @@ const SECRET_VARIABLES: [&str; 7] = [
     "STACK_SYNC_DATABASE__URL",
     "STACK_SYNC_WEBHOOK__SECRET",
     "STACK_SYNC_STACK__SECRET_SERVER_KEY",
+    "STACK_SYNC_ADMIN__TOKEN",
 ];
 
 /// A `_FILE` variable that cannot stand for its secret. Messages name the variable and the

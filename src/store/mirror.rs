@@ -15,8 +15,9 @@ use crate::model::{Change, Kind, Outcome};
 pub struct EventToApply<'a> {
     pub svix_id: &'a str,
     pub event_type: &'a str,
-    /// The raw request body, recorded as it was signed.
-    pub payload: &'a [u8],
+    /// The raw request body, recorded as it was signed; `None` records no body
+    /// (`webhook.keep_bodies`).
+    pub payload: Option<&'a [u8]>,
     /// When Svix created the message; `None` orders it by arrival.
     pub source_time: Option<OffsetDateTime>,
     pub change: &'a Change,
@@ -72,12 +73,31 @@ impl PgHasArrayType for ChangeRecord<'_> {
 
 /// A message as the functions record it: Postgres's `stack_sync.message`.
 #[derive(sqlx::Encode)]
-struct MessageRecord<'a> {
+pub(crate) struct MessageRecord<'a> {
     svix_id: &'a str,
-    event_type: &'a str,
-    payload: &'a [u8],
+    event_type: Option<&'a str>,
+    /// The body as stored (see `stored_body`), or none kept.
+    payload: Option<&'a [u8]>,
     payload_encoding: Option<&'static str>,
     source_time: Option<OffsetDateTime>,
+}
+
+impl<'a> MessageRecord<'a> {
+    /// The message as recorded, `body` (when kept) encoded as `stored_body` stores it.
+    pub fn of(
+        svix_id: &'a str,
+        event_type: Option<&'a str>,
+        body: Option<&'a stored_body::StoredBody<'a>>,
+        source_time: Option<OffsetDateTime>,
+    ) -> Self {
+        Self {
+            svix_id,
+            event_type,
+            payload: body.map(|body| body.bytes.as_ref()),
+            payload_encoding: body.and_then(|body| body.encoding),
+            source_time,
+        }
+    }
 }
 
 impl sqlx::Type<Postgres> for MessageRecord<'_> {
@@ -93,14 +113,13 @@ pub async fn apply_event(
     event: &EventToApply<'_>,
     replay: bool,
 ) -> Result<Outcome, sqlx::Error> {
-    let body = stored_body::encode(event.payload);
-    let message = MessageRecord {
-        svix_id: event.svix_id,
-        event_type: event.event_type,
-        payload: body.bytes.as_ref(),
-        payload_encoding: body.encoding,
-        source_time: event.source_time,
-    };
+    let body = event.payload.map(stored_body::encode);
+    let message = MessageRecord::of(
+        event.svix_id,
+        Some(event.event_type),
+        body.as_ref(),
+        event.source_time,
+    );
     sqlx::query_scalar("select stack_sync.apply_event($1, $2, $3, $4)")
         .bind(message)
         .bind(ChangeRecord::of(event.change))

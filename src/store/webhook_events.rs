@@ -3,7 +3,9 @@
 
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
+use super::mirror::MessageRecord;
 use super::stored_body;
 use crate::model::Outcome;
 
@@ -12,15 +14,6 @@ use crate::model::Outcome;
 pub enum Recorded {
     New,
     AlreadySeen,
-}
-
-impl From<Option<String>> for Recorded {
-    fn from(returned_id: Option<String>) -> Self {
-        match returned_id {
-            Some(_) => Self::New,
-            None => Self::AlreadySeen,
-        }
-    }
 }
 
 /// Why a message left the mirror untouched.
@@ -41,46 +34,52 @@ impl Unapplied {
     }
 }
 
-/// A message that changes nothing in the mirror, to record with its raw body.
+/// A message that changes nothing in the mirror, to record.
 #[derive(Debug, Clone, Copy)]
 pub struct UnappliedMessage<'a> {
     pub svix_id: &'a str,
     /// `None` when the body had no readable type.
     pub event_type: Option<&'a str>,
-    pub payload: &'a [u8],
+    /// The raw body, or `None` to keep none (`webhook.keep_bodies`).
+    pub payload: Option<&'a [u8]>,
+    /// The user and team the body is about, so that their deletion erases it.
+    pub user_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
     pub source_time: Option<OffsetDateTime>,
     pub outcome: Unapplied,
     pub error: Option<&'a str>,
 }
 
 /// Records the message, unless it was recorded before; a `replay` overwrites the earlier
-/// outcome and error instead.
+/// outcome, error and body instead. Neither body nor error is kept when the subject is deleted
+/// (`sql/functions/record_unapplied.sql`).
 pub async fn record_unapplied(
     db: impl PgExecutor<'_>,
     message: &UnappliedMessage<'_>,
     replay: bool,
 ) -> Result<Recorded, sqlx::Error> {
-    let body = stored_body::encode(message.payload);
-    let inserted: Option<String> = sqlx::query_scalar(
-        "insert into stack.webhook_events as e
-             (svix_id, event_type, outcome, payload, payload_encoding, error, source_time)
-         values ($1, $2, $3, $4, $5, $6, coalesce($7, now()))
-         on conflict (svix_id) do update
-         set outcome = excluded.outcome, error = excluded.error
-         where $8
-         returning svix_id",
-    )
-    .bind(message.svix_id)
-    .bind(message.event_type)
-    .bind(message.outcome.as_str())
-    .bind(body.bytes.as_ref())
-    .bind(body.encoding)
-    .bind(message.error)
-    .bind(message.source_time)
-    .bind(replay)
-    .fetch_optional(db)
-    .await?;
-    Ok(inserted.into())
+    let body = message.payload.map(stored_body::encode);
+    let record = MessageRecord::of(
+        message.svix_id,
+        message.event_type,
+        body.as_ref(),
+        message.source_time,
+    );
+    let recorded: bool =
+        sqlx::query_scalar("select stack_sync.record_unapplied($1, $2, $3, $4, $5, $6)")
+            .bind(record)
+            .bind(message.user_id)
+            .bind(message.team_id)
+            .bind(message.outcome.as_str())
+            .bind(message.error)
+            .bind(replay)
+            .fetch_one(db)
+            .await?;
+    Ok(if recorded {
+        Recorded::New
+    } else {
+        Recorded::AlreadySeen
+    })
 }
 
 /// Which recorded messages to replay. Filters combine; `None` and `false` leave them open.
@@ -96,20 +95,53 @@ pub struct StoredSelection {
 #[derive(Debug)]
 pub struct StoredMessage {
     pub svix_id: String,
+    pub event_type: Option<String>,
     pub outcome: Outcome,
-    /// The body byte for byte as it was signed, whatever its stored encoding.
-    pub payload: Vec<u8>,
+    pub body: RecordedBody,
     pub received_at: OffsetDateTime,
+}
+
+/// What a recorded message kept of its body.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordedBody {
+    /// The body byte for byte as it was signed, whatever its stored encoding.
+    Kept(Vec<u8>),
+    /// `webhook.keep_bodies` did not keep it.
+    NotKept,
+    /// Erased with the user or team it was about, or by `stack-sync forget`.
+    Erased {
+        at: OffsetDateTime,
+        /// `user deleted`, `team deleted` or `forgotten`.
+        reason: String,
+    },
+}
+
+impl RecordedBody {
+    /// Why there is no body to read, in words for an operator; `None` when there is one.
+    pub fn missing_because(&self) -> Option<String> {
+        match self {
+            Self::Kept(_) => None,
+            Self::NotKept => Some("its body was not kept (webhook.keep_bodies)".to_owned()),
+            Self::Erased { at, reason } => Some(format!(
+                "its body was erased at {} ({reason})",
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| at.to_string())
+            )),
+        }
+    }
 }
 
 /// A row of `stack.webhook_events` as stored, before its body is decoded.
 #[derive(sqlx::FromRow)]
 struct StoredRow {
     svix_id: String,
+    event_type: Option<String>,
     outcome: Outcome,
-    payload: Vec<u8>,
+    payload: Option<Vec<u8>>,
     payload_encoding: Option<String>,
     received_at: OffsetDateTime,
+    erased_at: Option<OffsetDateTime>,
+    erased_reason: Option<String>,
 }
 
 /// The ids of the recorded messages matching `selection`, oldest change first.
@@ -139,7 +171,8 @@ pub async fn load_stored(
     svix_id: &str,
 ) -> Result<Option<StoredMessage>, sqlx::Error> {
     let row: Option<StoredRow> = sqlx::query_as(
-        "select svix_id, outcome, payload, payload_encoding, received_at
+        "select svix_id, event_type, outcome, payload, payload_encoding, received_at,
+                erased_at, erased_reason
          from stack.webhook_events where svix_id = $1",
     )
     .bind(svix_id)
@@ -148,12 +181,22 @@ pub async fn load_stored(
     let Some(row) = row else {
         return Ok(None);
     };
-    let payload = stored_body::decode(row.payload, row.payload_encoding.as_deref())
-        .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    let body = match (row.payload, row.erased_at, row.erased_reason) {
+        (Some(payload), _, _) => RecordedBody::Kept(
+            stored_body::decode(payload, row.payload_encoding.as_deref())
+                .map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
+        ),
+        (None, Some(at), reason) => RecordedBody::Erased {
+            at,
+            reason: reason.unwrap_or_default(),
+        },
+        (None, None, _) => RecordedBody::NotKept,
+    };
     Ok(Some(StoredMessage {
         svix_id: row.svix_id,
+        event_type: row.event_type,
         outcome: row.outcome,
-        payload,
+        body,
         received_at: row.received_at,
     }))
 }

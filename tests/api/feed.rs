@@ -173,7 +173,7 @@ async fn a_rolled_back_transaction_announces_nothing() {
     let event = EventToApply {
         svix_id: &svix_id,
         event_type: "user.created",
-        payload: b"{}",
+        payload: Some(b"{}"),
         source_time: None,
         change: &change,
         feed_channel: Some("stack_sync"),

@@ -14,6 +14,7 @@ mod least_privilege;
 mod mirror;
 mod operations;
 mod ordering;
+mod personal_data;
 mod poolers;
 mod read_access;
 mod reconcile;

@@ -2,7 +2,8 @@
 //! short bodies as received, and every one read back byte for byte as it was signed.
 
 use serde_json::json;
-use stack_sync::store::webhook_events::load_stored;
+use stack_sync::config::KeepBodies;
+use stack_sync::store::webhook_events::{RecordedBody, load_stored};
 
 use crate::support::command::{stack_sync, stderr_of};
 use crate::support::payloads::new_id;
@@ -29,16 +30,20 @@ async fn stored(app: &TestApp, id: &str) -> (Option<String>, i32) {
 }
 
 async fn read_back(app: &TestApp, id: &str) -> Vec<u8> {
-    load_stored(&app.db.pool, id)
-        .await
-        .unwrap()
-        .unwrap()
-        .payload
+    match load_stored(&app.db.pool, id).await.unwrap().unwrap().body {
+        RecordedBody::Kept(body) => body,
+        missing => panic!("no body for {id}: {missing:?}"),
+    }
+}
+
+/// A service that keeps every body, as these tests read applied ones back.
+async fn keeping_all() -> TestApp {
+    TestApp::spawn_with(|settings| settings.webhook.keep_bodies = KeepBodies::All).await
 }
 
 #[tokio::test]
 async fn a_user_object_is_stored_compressed_and_read_back_as_signed() {
-    let app = TestApp::spawn().await;
+    let app = keeping_all().await;
     // Pretty-printed, as a sender may well do: the bytes, not the JSON, are what is kept.
     let body = serde_json::to_vec_pretty(&example("user.updated")).unwrap();
 
@@ -70,7 +75,7 @@ async fn a_failed_body_is_kept_compressed_byte_for_byte() {
 
 #[tokio::test]
 async fn a_short_body_stays_readable_in_sql() {
-    let app = TestApp::spawn().await;
+    let app = keeping_all().await;
     let body = json!({
         "type": "team_membership.created",
         "data": {"team_id": new_id(), "user_id": new_id()},
@@ -92,7 +97,7 @@ async fn a_short_body_stays_readable_in_sql() {
 
 #[tokio::test]
 async fn stack_sync_message_prints_a_body_as_received() {
-    let app = TestApp::spawn().await;
+    let app = keeping_all().await;
     let body = serde_json::to_vec_pretty(&example("team.updated")).unwrap();
     let id = deliver_bytes(&app, &body).await;
     assert_eq!(stored(&app, &id).await.0.as_deref(), Some("zstd"));

@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 use serde_json::json;
+use stack_sync::config::KeepBodies;
 use stack_sync::event_time::message_id_at;
 use time::{Duration, OffsetDateTime};
 
@@ -10,13 +11,24 @@ use crate::support::payloads::{example_with, new_id};
 use crate::support::{TestApp, example};
 
 fn replay(app: &TestApp, args: &[&str]) -> Output {
+    replay_keeping(app, "unapplied", args)
+}
+
+/// `stack-sync replay` with `webhook.keep_bodies` set to `keep`.
+fn replay_keeping(app: &TestApp, keep: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stack-sync"))
         .arg("replay")
         .args(args)
         .env_clear()
         .env("DATABASE_URL", &app.db.url)
+        .env("STACK_SYNC_WEBHOOK__KEEP_BODIES", keep)
         .output()
         .unwrap()
+}
+
+/// A service keeping every body, so that applied messages can be replayed.
+async fn keeping_all() -> TestApp {
+    TestApp::spawn_with(|settings| settings.webhook.keep_bodies = KeepBodies::All).await
 }
 
 fn stdout(output: &Output) -> String {
@@ -84,7 +96,7 @@ async fn failed_messages_are_applied_by_a_replay_and_reported() {
 
 #[tokio::test]
 async fn a_replay_passes_the_same_guards_as_live_delivery() {
-    let app = TestApp::spawn().await;
+    let app = keeping_all().await;
     let id = new_id();
     let start = OffsetDateTime::now_utc() - Duration::minutes(10);
     let (older, newer) = (
@@ -100,7 +112,7 @@ async fn a_replay_passes_the_same_guards_as_live_delivery() {
     app.deliver_json(&newer, &named("Newer")).await;
     app.deliver_json(&older, &named("Older")).await;
 
-    let output = replay(&app, &["--id", &older, "--id", &newer]);
+    let output = replay_keeping(&app, "all", &["--id", &older, "--id", &newer]);
 
     let report = stdout(&output);
     assert!(
@@ -120,7 +132,7 @@ async fn a_replay_passes_the_same_guards_as_live_delivery() {
 
 #[tokio::test]
 async fn a_time_range_picks_messages_by_when_they_were_received() {
-    let app = TestApp::spawn().await;
+    let app = keeping_all().await;
     let (inside, _) = app.deliver_event(&example("team.created")).await;
     let (before, _) = app.deliver_event(&example("stack.test")).await;
     sqlx::query(
@@ -138,8 +150,9 @@ async fn a_time_range_picks_messages_by_when_they_were_received() {
     .await
     .unwrap();
 
-    let output = replay(
+    let output = replay_keeping(
         &app,
+        "all",
         &[
             "--since",
             "2026-01-01T00:00:00Z",

@@ -52,6 +52,8 @@ pub struct TestApp {
     pub base_url: String,
     /// `http://…/metrics` on the metrics listener.
     pub metrics_url: String,
+    /// `http://…` of the admin listener, when `admin.token` is set.
+    pub admin_url: Option<String>,
     pub db: TestDb,
     pub client: reqwest::Client,
     /// Signs with the secret the service is configured with.
@@ -90,6 +92,9 @@ impl TestApp {
             .expect("building the service");
         let base_url = format!("http://{}", app.local_addr().unwrap());
         let metrics_url = format!("http://{}/metrics", app.metrics_addr().unwrap());
+        let admin_url = app
+            .admin_addr()
+            .map(|address| format!("http://{}", address.unwrap()));
         let (shutdown, stopped) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -97,6 +102,7 @@ impl TestApp {
         Self {
             base_url,
             metrics_url,
+            admin_url,
             db,
             client: reqwest::Client::new(),
             signer: Signer::default(),
