@@ -84,6 +84,8 @@ pub const USER_FIELDS: &[Field] = &[
     Field::new("requires_totp_mfa", Boolean),
     Field::new("passkey_auth_enabled", Boolean),
     Field::new("oauth_providers", JsonArray),
+    // `[{id}]` for users created through external authentication (Hexclave, April 2026).
+    Field::new("external_auth_providers", JsonArray),
     Field::new("selected_team_id", FieldType::Uuid),
     Field::new("selected_team", Json),
     Field::new("last_active_at_millis", Millis),

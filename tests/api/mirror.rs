@@ -87,6 +87,11 @@ async fn user_created_fills_every_typed_column() {
         Some(&data["oauth_providers"])
     );
     assert_eq!(
+        row.get::<Option<Value>, _>("external_auth_providers")
+            .as_ref(),
+        Some(&data["external_auth_providers"])
+    );
+    assert_eq!(
         row.get::<Option<Value>, _>("client_metadata"),
         None,
         "JSON null is SQL null"
