@@ -169,6 +169,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(settings.log.format);
     match cli.command {
         Command::Serve => {
+            if settings.webhook.development_secret {
+                tracing::warn!(
+                    "accepting the published development secret: anyone can sign webhooks for \
+                     this service; use it for a local setup only"
+                );
+            }
             let app = Application::build(&settings).await?;
             tracing::info!(address = %app.local_addr()?, "listening");
             if let Some(address) = app.admin_addr() {

@@ -126,7 +126,14 @@ pub struct WebhookSettings {
     pub tolerance: Duration,
     pub max_body_bytes: usize,
     pub keep_bodies: KeepBodies,
+    /// Whether one of the secrets is [`DEVELOPMENT_SECRET`] (allowed for a local setup only).
+    pub development_secret: bool,
 }
+
+/// The webhook secret `.env.example` publishes, so that `docker compose up` and `trigger` work
+/// on a fresh clone with nothing to edit. Anyone can sign with it, so it is refused unless
+/// `webhook.allow_development_secret` says the setup is local.
+pub const DEVELOPMENT_SECRET: &str = "whsec_NzgS41ZAhf5EKiAvHaYSB6h8AxECu73+";
 
 /// Which messages' bodies `stack.webhook_events` keeps (`webhook.keep_bodies`). Every message
 /// is recorded either way, with its id, type, times and outcome: deduplication and ordering
@@ -215,6 +222,13 @@ pub enum SettingsError {
         position: usize,
         reason: SecretError,
     },
+    #[error(
+        "webhook.secret (STACK_WEBHOOK_SECRET) is the development secret published in \
+         .env.example, which anyone can sign with: give the endpoint's own secret from the \
+         Hexclave dashboard, or set webhook.allow_development_secret \
+         (STACK_SYNC_WEBHOOK__ALLOW_DEVELOPMENT_SECRET=true) for a local setup"
+    )]
+    DevelopmentSecret,
     #[error(transparent)]
     SecretFile(#[from] secret_files::SecretFileError),
     /// Settings that do not exist, each with the closest one that does.
@@ -286,6 +300,7 @@ struct RawWebhook {
     tolerance_secs: u64,
     max_body_bytes: usize,
     keep_bodies: KeepBodies,
+    allow_development_secret: bool,
 }
 
 #[derive(Deserialize)]
@@ -515,6 +530,13 @@ impl RawDatabase {
 impl RawWebhook {
     fn check(self) -> Result<WebhookSettings, SettingsError> {
         let secrets = self.secret.as_ref().map(|s| s.expose_secret());
+        let development_secret = secrets
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|secret| secret == DEVELOPMENT_SECRET);
+        if development_secret && !self.allow_development_secret {
+            return Err(SettingsError::DevelopmentSecret);
+        }
         let keys = secrets
             .unwrap_or_default()
             .split_whitespace()
@@ -531,6 +553,7 @@ impl RawWebhook {
             tolerance: seconds(self.tolerance_secs, "webhook.tolerance_secs")?,
             max_body_bytes: positive(self.max_body_bytes, "webhook.max_body_bytes")?,
             keep_bodies: self.keep_bodies,
+            development_secret,
         })
     }
 }
@@ -644,6 +667,50 @@ mod tests {
         let mut vars = env(pairs);
         vars.entry(URL.0.to_owned()).or_insert(URL.1.to_owned());
         Settings::load(None, &vars)
+    }
+
+    #[test]
+    fn the_published_development_secret_is_refused_unless_the_setup_is_local() {
+        let refused = load(&[("STACK_WEBHOOK_SECRET", DEVELOPMENT_SECRET)])
+            .unwrap_err()
+            .to_string();
+        let in_a_rotation = load(&[(
+            "STACK_WEBHOOK_SECRET",
+            &format!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw {DEVELOPMENT_SECRET}"),
+        )]);
+        let local = load(&[
+            ("STACK_WEBHOOK_SECRET", DEVELOPMENT_SECRET),
+            ("STACK_SYNC_WEBHOOK__ALLOW_DEVELOPMENT_SECRET", "true"),
+        ])
+        .unwrap();
+
+        assert!(
+            refused.contains("development secret published in .env.example"),
+            "{refused}"
+        );
+        assert!(matches!(
+            in_a_rotation,
+            Err(SettingsError::DevelopmentSecret)
+        ));
+        assert!(local.webhook.development_secret);
+        assert_eq!(local.webhook.keys.len(), 1);
+    }
+
+    #[test]
+    fn env_example_holds_the_development_secret_and_allows_it() {
+        let example = include_str!("../../.env.example");
+
+        assert!(
+            example
+                .lines()
+                .any(|line| line == format!("STACK_WEBHOOK_SECRET={DEVELOPMENT_SECRET}")),
+            "{example}"
+        );
+        assert!(
+            example
+                .lines()
+                .any(|line| line == "STACK_SYNC_WEBHOOK__ALLOW_DEVELOPMENT_SECRET=true")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod binary;
 mod connections;
 mod convergence;
 mod delivery;
+mod deployment;
 mod failures;
 mod faults;
 mod feed;
