@@ -135,14 +135,14 @@ enum Fate<'a> {
 async fn process(mirror: &Mirror, message: Message<'_>) -> Result<Processed, RetryLater> {
     let pool = &mirror.pool;
     let source_time = message.source_time();
-    let subject = Subject::of(message.body);
-    // The record of a message that changes nothing; each case fills in type, outcome, error.
+    // The record of a message that changes nothing; each case fills in type, outcome, error,
+    // and `record` the subject.
     let record_of = UnappliedMessage {
         svix_id: message.svix_id,
         event_type: None,
         payload: mirror.body_to_keep(message.body, Fate::Failed),
-        user_id: subject.user_id,
-        team_id: subject.team_id,
+        user_id: None,
+        team_id: None,
         source_time,
         outcome: Unapplied::Failed,
         error: None,
@@ -150,7 +150,7 @@ async fn process(mirror: &Mirror, message: Message<'_>) -> Result<Processed, Ret
     let envelope = match Envelope::parse(message.body) {
         Ok(envelope) => envelope,
         Err(invalid) => {
-            let outcome = record_invalid(pool, record_of, &invalid, message.mode).await?;
+            let outcome = record_invalid(pool, record_of, &invalid, message).await?;
             return Ok(Processed {
                 outcome,
                 event_type: invalid.event_type,
@@ -172,7 +172,7 @@ async fn process(mirror: &Mirror, message: Message<'_>) -> Result<Processed, Ret
                 change,
                 feed_channel: mirror.feed_channel.as_deref(),
             };
-            apply(pool, &event, record_of, message.mode).await?
+            apply(pool, &event, record_of, message).await?
         }
         None => {
             let ignored = UnappliedMessage {
@@ -180,7 +180,7 @@ async fn process(mirror: &Mirror, message: Message<'_>) -> Result<Processed, Ret
                 payload: mirror.body_to_keep(message.body, Fate::Ignored(&envelope.event_type)),
                 ..record_of
             };
-            record(pool, &ignored, message.mode).await?
+            record(pool, &ignored, message).await?
         }
     };
     Ok(Processed {
@@ -195,14 +195,14 @@ async fn record_invalid(
     pool: &PgPool,
     record_of: UnappliedMessage<'_>,
     invalid: &InvalidPayload,
-    mode: Mode,
+    message: Message<'_>,
 ) -> Result<Outcome, RetryLater> {
     let failed = UnappliedMessage {
         event_type: invalid.event_type.as_deref(),
         error: Some(&invalid.message),
         ..record_of
     };
-    record(pool, &failed, mode).await
+    record(pool, &failed, message).await
 }
 
 /// Applies a mirrored event; values Postgres refuses record it as `failed` instead.
@@ -210,9 +210,10 @@ async fn apply(
     pool: &PgPool,
     event: &EventToApply<'_>,
     record_of: UnappliedMessage<'_>,
-    mode: Mode,
+    message: Message<'_>,
 ) -> Result<Outcome, RetryLater> {
-    let Permanent(refused) = match mirror::apply_event(pool, event, mode == Mode::Replay).await {
+    let replay = message.mode == Mode::Replay;
+    let Permanent(refused) = match mirror::apply_event(pool, event, replay).await {
         Ok(outcome) => return Ok(outcome),
         Err(err) => classify(err)?,
     };
@@ -221,29 +222,33 @@ async fn apply(
         error: Some(&reason),
         ..record_of
     };
-    record(pool, &failed, mode).await
+    record(pool, &failed, message).await
 }
 
 /// Records a message that changes nothing, or finds it recorded already (a duplicate). Any
 /// failure to record it answers 503, even one Postgres calls permanent: a message that cannot be
 /// recorded here is better kept by Svix, retried and then shown as failed in its dashboard, than
-/// answered 200 and lost.
+/// answered 200 and lost. The subject is read from the body here, off the path of applied
+/// messages, which record theirs from the change.
 async fn record(
     pool: &PgPool,
-    message: &UnappliedMessage<'_>,
-    mode: Mode,
+    unapplied: &UnappliedMessage<'_>,
+    message: Message<'_>,
 ) -> Result<Outcome, RetryLater> {
-    let new = match message.outcome {
+    let new = match unapplied.outcome {
         Unapplied::Ignored => Outcome::Ignored,
         Unapplied::Failed => Outcome::Failed,
     };
     // Postgres refuses NUL in text, and an error message may quote one from the payload.
-    let error = message.error.map(|error| error.replace('\0', "\u{FFFD}"));
-    let message = UnappliedMessage {
+    let error = unapplied.error.map(|error| error.replace('\0', "\u{FFFD}"));
+    let subject = Subject::of(message.body);
+    let unapplied = UnappliedMessage {
         error: error.as_deref(),
-        ..*message
+        user_id: subject.user_id,
+        team_id: subject.team_id,
+        ..*unapplied
     };
-    let recorded = record_unapplied(pool, &message, mode == Mode::Replay)
+    let recorded = record_unapplied(pool, &unapplied, message.mode == Mode::Replay)
         .await
         .map_err(RetryLater)?;
     Ok(match recorded {
