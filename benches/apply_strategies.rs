@@ -115,6 +115,7 @@ async fn plpgsql(pool: &PgPool, event: &Prepared) -> Outcome {
         source_time: stack_sync::event_time::source_time(&event.svix_id),
         change: &event.change,
         feed_channel: None,
+        refresh: None,
     };
     apply_event(pool, &to_apply, false).await.unwrap()
 }

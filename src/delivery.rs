@@ -12,9 +12,10 @@ use time::OffsetDateTime;
 use crate::config::KeepBodies;
 use crate::event_time;
 use crate::events::{self, Envelope, InvalidPayload, Subject};
-use crate::model::Outcome;
+use crate::model::{Change, Key, Outcome};
 use crate::routes::signed_webhook::SignedWebhook;
-use crate::store::mirror::{self, EventToApply};
+use crate::store::mirror::{self, EventToApply, RefreshAfter};
+use crate::store::refresh::{Target, TargetKind};
 use crate::store::webhook_events::{
     Recorded, StoredMessage, Unapplied, UnappliedMessage, record_unapplied,
 };
@@ -98,6 +99,9 @@ pub struct Mirror {
     /// The `NOTIFY` channel of the change feed; `None` when the feed is off.
     pub feed_channel: Option<Arc<str>>,
     pub keep_bodies: KeepBodies,
+    /// Queue a refresh this long after each applied webhook about a user or team; `None` when
+    /// `refresh.enabled` is off.
+    pub refresh_after: Option<Duration>,
 }
 
 impl Mirror {
@@ -119,6 +123,30 @@ impl Mirror {
             }
         };
         keep.then_some(body)
+    }
+
+    /// The refresh an applied event of `event_type` making `change` asks for: of the user or
+    /// team it is about, with their memberships and permissions when it is new (Stack adds those
+    /// silently at sign-up and at a team's creation). Deletions and links ask for none.
+    fn refresh_for(&self, event_type: &str, change: &Change) -> Option<RefreshAfter> {
+        let delay = self.refresh_after?;
+        let Change::Upsert { key, .. } = change else {
+            return None;
+        };
+        let (kind, id) = match key {
+            Key::User(id) => (TargetKind::User, *id),
+            Key::Team(id) => (TargetKind::Team, *id),
+            _ => return None,
+        };
+        let with_links = event_type.ends_with(".created");
+        Some(RefreshAfter {
+            target: Target {
+                kind,
+                id,
+                with_links,
+            },
+            delay,
+        })
     }
 }
 
@@ -171,6 +199,7 @@ async fn process(mirror: &Mirror, message: Message<'_>) -> Result<Processed, Ret
                 source_time,
                 change,
                 feed_channel: mirror.feed_channel.as_deref(),
+                refresh: mirror.refresh_for(&envelope.event_type, change),
             };
             apply(pool, &event, record_of, message).await?
         }

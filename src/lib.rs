@@ -23,6 +23,8 @@ pub mod metrics;
 pub mod model;
 /// `stack-sync reconcile`: repairing the mirror from Stack's REST API.
 pub mod reconcile;
+/// Freshness: fetching a user or team from Stack's API after a webhook about it.
+pub mod refresh;
 /// `stack-sync replay`: re-applying recorded messages.
 pub mod replay;
 /// Pruning old recorded messages.

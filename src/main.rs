@@ -10,8 +10,10 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use stack_sync::config::Settings;
 use stack_sync::model::Kind;
 use stack_sync::reconcile::reconcile;
+use stack_sync::refresh::Refresher;
 use stack_sync::stack_api::StackApi;
 use stack_sync::startup::{Application, connect, mirror};
+use stack_sync::store::refresh::{Target, TargetKind};
 use stack_sync::store::schema;
 use stack_sync::store::webhook_events::{RecordedBody, StoredSelection, load_stored};
 use stack_sync::telemetry;
@@ -73,9 +75,22 @@ enum Command {
     Forget {
         /// What to forget.
         #[arg(value_enum)]
-        kind: Forgettable,
+        kind: UserOrTeam,
         /// The user's or team's id.
         id: uuid::Uuid,
+    },
+    /// Fetch a user or team from Stack's API now, with their memberships and permissions, and
+    /// apply it under reconcile's guards (a newer webhook still wins); print what changed. For
+    /// what Stack changed without a webhook, or to check one object without a whole reconcile.
+    Refresh {
+        /// What to refresh.
+        #[arg(value_enum)]
+        kind: UserOrTeam,
+        /// The user's or team's id.
+        id: uuid::Uuid,
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the local service whether it is ready (GET /readyz); exit 0 if so, 1 if not, within
     /// a few seconds. For container health checks, where there is no curl.
@@ -86,18 +101,18 @@ enum Command {
     },
 }
 
-/// What `forget` can erase.
+/// What `forget` erases and `refresh` fetches.
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum Forgettable {
+enum UserOrTeam {
     User,
     Team,
 }
 
-impl From<Forgettable> for Kind {
-    fn from(forgettable: Forgettable) -> Self {
-        match forgettable {
-            Forgettable::User => Kind::User,
-            Forgettable::Team => Kind::Team,
+impl From<UserOrTeam> for Kind {
+    fn from(object: UserOrTeam) -> Self {
+        match object {
+            UserOrTeam::User => Kind::User,
+            UserOrTeam::Team => Kind::Team,
         }
     }
 }
@@ -230,6 +245,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("forgetting")?;
             println!("{}", serde_json::to_string_pretty(&forgotten)?);
+        }
+        Command::Refresh { kind, id, json } => {
+            let refresher = Refresher {
+                api: StackApi::new(settings.stack_api()?)?,
+                pool: connect(&settings).await?,
+                feed_channel: settings.feed.channel.clone(),
+            };
+            let kind = match kind {
+                UserOrTeam::User => TargetKind::User,
+                UserOrTeam::Team => TargetKind::Team,
+            };
+            let target = Target {
+                kind,
+                id,
+                with_links: true,
+            };
+            let report = refresher.refresh(target).await.context("refreshing")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
         }
         Command::Healthcheck { url } => {
             let url =

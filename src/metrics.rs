@@ -44,6 +44,11 @@ struct ChangeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: String,
 }
@@ -67,6 +72,11 @@ struct Inner {
     reconcile_last_status: Family<StatusLabels, Gauge>,
     reconcile_changes: Family<ChangeLabels, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
+    refreshes: Family<ResultLabels, Counter>,
+    refreshes_coalesced: Counter,
+    refresh_pending: Gauge,
+    refresh_failing: Gauge,
+    refresh_oldest_pending: FloatGauge,
 }
 
 impl Default for Metrics {
@@ -92,6 +102,11 @@ impl Metrics {
             reconcile_last_status: Family::default(),
             reconcile_changes: Family::default(),
             pool_connections: Family::default(),
+            refreshes: Family::default(),
+            refreshes_coalesced: Counter::default(),
+            refresh_pending: Gauge::default(),
+            refresh_failing: Gauge::default(),
+            refresh_oldest_pending: FloatGauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -150,6 +165,32 @@ impl Metrics {
             "Database pool connections, by state: in_use, idle",
             inner.pool_connections.clone(),
         );
+        r.register(
+            "stack_sync_refreshes",
+            "Refreshes from Stack's API this replica finished, by result: done, failed",
+            inner.refreshes.clone(),
+        );
+        r.register(
+            "stack_sync_refreshes_coalesced",
+            "Refresh requests served by another request's fetch (webhooks about one object in \
+             the coalescing delay)",
+            inner.refreshes_coalesced.clone(),
+        );
+        r.register(
+            "stack_sync_refresh_pending",
+            "Refreshes waiting in the queue, failing ones included (from the database)",
+            inner.refresh_pending.clone(),
+        );
+        r.register(
+            "stack_sync_refresh_failing",
+            "Refreshes waiting whose last attempt failed (from the database)",
+            inner.refresh_failing.clone(),
+        );
+        r.register(
+            "stack_sync_refresh_oldest_pending_seconds",
+            "How long the oldest waiting refresh has waited (from the database; 0 when none)",
+            inner.refresh_oldest_pending.clone(),
+        );
         Self(Arc::new(Inner { registry, ..inner }))
     }
 
@@ -194,6 +235,25 @@ impl Metrics {
         self.0.duration.observe(took.as_secs_f64());
     }
 
+    /// A refresh applied, serving `requests` webhooks' requests.
+    pub fn refresh_done(&self, requests: i32) {
+        self.refresh_result("done");
+        let coalesced = u64::try_from(requests.saturating_sub(1)).unwrap_or(0);
+        self.0.refreshes_coalesced.inc_by(coalesced);
+    }
+
+    /// A refresh that failed, to be retried.
+    pub fn refresh_failed(&self) {
+        self.refresh_result("failed");
+    }
+
+    fn refresh_result(&self, result: &str) {
+        let labels = ResultLabels {
+            result: result.to_owned(),
+        };
+        self.0.refreshes.get_or_create(&labels).inc();
+    }
+
     /// Reads the database-backed gauges again.
     pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         self.0
@@ -205,6 +265,14 @@ impl Metrics {
         if let Some(last) = status::last_reconcile(pool).await? {
             self.set_last_reconcile(&last);
         }
+        let queue = crate::store::refresh::pending(pool)
+            .await?
+            .unwrap_or_default();
+        self.0.refresh_pending.set(queue.pending);
+        self.0.refresh_failing.set(queue.failing);
+        self.0
+            .refresh_oldest_pending
+            .set(queue.oldest_seconds.unwrap_or(0.0));
         Ok(())
     }
 

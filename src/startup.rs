@@ -19,9 +19,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{FeedSettings, ReconcileSettings, RetentionSettings, ServeNeeds, Settings};
+use crate::config::{
+    FeedSettings, ReconcileSettings, RefreshSettings, RetentionSettings, ServeNeeds, Settings,
+};
 use crate::delivery::Mirror;
 use crate::metrics::{self, Metrics};
+use crate::refresh::Refresher;
 use crate::routes::signed_webhook::SignatureCheck;
 use crate::routes::webhooks::WebhookState;
 use crate::routes::{admin, health, webhooks};
@@ -30,7 +33,7 @@ use crate::signature::SigningKey;
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
 use crate::store::schema;
-use crate::{database, reconcile, retention};
+use crate::{database, reconcile, refresh, retention};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -40,6 +43,8 @@ pub struct Application {
     retention: RetentionSettings,
     /// The scheduled reconcile and its period, when `reconcile.interval_secs` is set.
     reconcile: Option<(Duration, StackApi, ReconcileSettings)>,
+    /// The refresh worker, when `refresh.enabled`.
+    refresh: Option<(Refresher, RefreshSettings)>,
     feed: FeedSettings,
     /// The Prometheus listener, apart from the webhook port.
     metrics_listener: TcpListener,
@@ -78,16 +83,31 @@ impl Application {
         let metrics_host = settings.metrics.host.as_deref();
         let metrics_host = metrics_host.unwrap_or(&settings.server.host);
         let metrics_listener = bind_port(metrics_host, settings.metrics.port).await?;
+        // One client for every use of Stack's API, so that they share its limiter: a 429 that
+        // reconcile meets pauses refreshes too, and the other way round.
+        let api = match &settings.stack {
+            Some(api) => Some(StackApi::new(api)?),
+            None => None,
+        };
+        let refresher = api.clone().map(|api| Refresher {
+            pool: pool.clone(),
+            api,
+            feed_channel: settings.feed.channel.clone(),
+        });
         let admin = match &settings.admin.token {
             Some(token) => Some((
                 bind_port(&settings.admin.host, settings.admin.port).await?,
-                admin::router(mirror(settings, pool.clone()), token),
+                admin::router(mirror(settings, pool.clone()), refresher.clone(), token),
             )),
             None => None,
         };
-        let reconcile = match needs.scheduled_reconcile {
-            Some((every, api)) => Some((every, StackApi::new(api)?, settings.reconcile.clone())),
-            None => None,
+        let reconcile = match (needs.scheduled_reconcile, &api) {
+            (Some((every, _)), Some(api)) => Some((every, api.clone(), settings.reconcile.clone())),
+            _ => None,
+        };
+        let refresh = match (needs.refresh, refresher) {
+            (Some(_), Some(refresher)) => Some((refresher, settings.refresh.clone())),
+            _ => None,
         };
         Ok(Self {
             listener,
@@ -95,6 +115,7 @@ impl Application {
             pool,
             retention: settings.retention.clone(),
             reconcile,
+            refresh,
             feed: settings.feed.clone(),
             metrics_listener,
             admin,
@@ -134,7 +155,10 @@ impl Application {
         let metrics_router = metrics_router(self.metrics.clone(), self.pool.clone());
         let mut background = vec![
             tokio::spawn(retention::run(self.pool.clone(), self.retention)),
-            tokio::spawn(metrics::refresh_forever(self.metrics, self.pool.clone())),
+            tokio::spawn(metrics::refresh_forever(
+                self.metrics.clone(),
+                self.pool.clone(),
+            )),
             tokio::spawn(server::serve(
                 self.metrics_listener,
                 metrics_router,
@@ -159,9 +183,31 @@ impl Application {
                 self.feed.channel.clone(),
             )));
         }
+        let refresh_worker = uuid::Uuid::new_v4();
+        let refreshing = self.refresh.is_some();
+        if let Some((refresher, settings)) = self.refresh {
+            let metrics = self.metrics.clone();
+            background.push(tokio::spawn(refresh::worker::run(
+                refresher,
+                settings,
+                metrics,
+                refresh_worker,
+            )));
+        }
         server::serve(self.listener, self.router, self.limits, shutdown).await;
         // An interrupted prune batch or reconcile page rolls back; the next run redoes it.
         background.iter().for_each(tokio::task::JoinHandle::abort);
+        // Refreshes cut off here are left for the next worker at once, not after their lease.
+        if refreshing {
+            let released = crate::store::refresh::release(&self.pool, refresh_worker);
+            match tokio::time::timeout(Duration::from_secs(1), released).await {
+                Ok(Ok(released)) if released > 0 => {
+                    tracing::info!(released, "refreshes in flight left for another worker");
+                }
+                Ok(Err(err)) => tracing::warn!(error = %err, "releasing refreshes failed"),
+                _ => {}
+            }
+        }
         // Closing waits for connections still busy in the database, such as one a dropped
         // request left waiting on a lock; past a second, exiting closes their sockets and
         // Postgres rolls their transactions back.
@@ -200,6 +246,7 @@ pub fn mirror(settings: &Settings, pool: PgPool) -> Mirror {
         pool,
         feed_channel: settings.feed.channel.as_deref().map(Arc::from),
         keep_bodies: settings.webhook.keep_bodies,
+        refresh_after: settings.refresh.enabled.then_some(settings.refresh.delay),
     }
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::store::refresh::{self, Pending};
 use crate::store::status::{self, Deliveries, LastReconcile, Schema};
 
 /// The whole report.
@@ -16,6 +17,8 @@ pub struct Status {
     pub now: OffsetDateTime,
     pub deliveries: Deliveries,
     pub last_reconcile: Option<LastReconcile>,
+    /// The refresh queue; `None` before migration 0012.
+    pub refresh: Option<Pending>,
     pub schema: Schema,
 }
 
@@ -25,6 +28,7 @@ impl Status {
             now: OffsetDateTime::now_utc(),
             deliveries: status::deliveries(pool).await?,
             last_reconcile: status::last_reconcile(pool).await?,
+            refresh: refresh::pending(pool).await?,
             schema: status::schema(pool).await?,
         })
     }
@@ -91,6 +95,17 @@ impl fmt::Display for Status {
                     age(self.now, Some(run.started_at))
                 )?;
             }
+        }
+        if let Some(queue) = &self.refresh {
+            write!(f, "refreshes pending       {}", queue.pending)?;
+            if let Some(oldest) = queue.oldest_seconds {
+                write!(f, ", oldest {oldest:.0} s")?;
+            }
+            if queue.failing > 0 {
+                let error = queue.last_error.as_deref().unwrap_or("-");
+                write!(f, ", {} failing (last: {error})", queue.failing)?;
+            }
+            writeln!(f)?;
         }
         let version = self.schema.migration_version.unwrap_or(0);
         writeln!(f, "schema migration        {version}")?;

@@ -1,6 +1,6 @@
 -- Whether the mirror already holds exactly this object: a user or team whose stored object
 -- equals the change's raw, or the link itself. Reconcile skips such objects entirely, so that a run which
--- finds nothing changed writes nothing, not even versions (see reconcile_apply).
+-- finds nothing changed writes nothing, not even versions (see apply_fetched).
 create or replace function stack_sync.holds(p_change stack_sync.change) returns boolean
 language plpgsql stable as $$
 begin

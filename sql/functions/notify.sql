@@ -1,5 +1,5 @@
 -- The change feed: tells listeners that one mirrored row changed. Sends one notification on the
--- channel this transaction was given (apply_event, reconcile_apply and reconcile_delete set
+-- channel this transaction was given (apply_event, apply_fetched and delete_confirmed set
 -- stack_sync.feed_channel from the service's feed.channel; when it is empty, nothing is sent).
 -- Postgres delivers it at commit, in commit order, and drops it if the transaction rolls back.
 -- p_change names the row (table, op, ids); the source follows from p_svix_id: a webhook's message

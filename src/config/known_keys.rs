@@ -11,7 +11,7 @@ use serde_aux::serde_introspection::serde_introspect;
 
 use super::{
     AdminSettings, ENV_PREFIX, LogSettings, MetricsSettings, RawDatabase, RawFeed, RawReconcile,
-    RawRetention, RawServer, RawStack, RawWebhook,
+    RawRefresh, RawRetention, RawServer, RawStack, RawWebhook,
 };
 
 /// The variable that names the settings file (`--config`): not a setting itself.
@@ -19,7 +19,7 @@ pub(super) const CONFIG_VARIABLE: &str = "STACK_SYNC_CONFIG";
 
 /// Each section and its keys, as the settings structs read them: derived from the structs, so
 /// that a new field is known as soon as it exists.
-fn sections() -> [(&'static str, &'static [&'static str]); 10] {
+fn sections() -> [(&'static str, &'static [&'static str]); 11] {
     [
         ("server", serde_introspect::<RawServer>()),
         ("database", serde_introspect::<RawDatabase>()),
@@ -27,6 +27,7 @@ fn sections() -> [(&'static str, &'static [&'static str]); 10] {
         ("retention", serde_introspect::<RawRetention>()),
         ("stack", serde_introspect::<RawStack>()),
         ("reconcile", serde_introspect::<RawReconcile>()),
+        ("refresh", serde_introspect::<RawRefresh>()),
         ("feed", serde_introspect::<RawFeed>()),
         ("metrics", serde_introspect::<MetricsSettings>()),
         ("admin", serde_introspect::<AdminSettings>()),

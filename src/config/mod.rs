@@ -57,6 +57,7 @@ pub struct Settings {
     /// Stack's API, when its project id and key are given (reconcile needs them).
     pub stack: Option<StackApiSettings>,
     pub reconcile: ReconcileSettings,
+    pub refresh: RefreshSettings,
     pub feed: FeedSettings,
     pub metrics: MetricsSettings,
     pub admin: AdminSettings,
@@ -170,6 +171,19 @@ pub struct ReconcileSettings {
     pub every: Option<Duration>,
 }
 
+/// Fetching a user's or team's current state after a webhook about it (`refresh.*`).
+#[derive(Debug, Clone)]
+pub struct RefreshSettings {
+    /// Whether `serve` refreshes after webhooks; it needs Stack's API settings.
+    pub enabled: bool,
+    /// How long after a webhook the fetch waits, so that a burst about one object is one fetch.
+    pub delay: Duration,
+    /// Refreshes in flight at once, per replica.
+    pub concurrency: usize,
+    /// The longest wait before retrying a refresh that failed.
+    pub max_backoff: Duration,
+}
+
 /// What the Stack API client needs, all present.
 #[derive(Debug, Clone)]
 pub struct StackApiSettings {
@@ -203,6 +217,8 @@ pub struct ServeNeeds<'a> {
     pub keys: &'a [SigningKey],
     /// The scheduled reconcile, with the API settings it needs.
     pub scheduled_reconcile: Option<(Duration, &'a StackApiSettings)>,
+    /// The API settings refreshing after webhooks needs, when `refresh.enabled`.
+    pub refresh: Option<&'a StackApiSettings>,
 }
 
 /// A setting that is missing or wrong. Messages name the setting, never its value.
@@ -251,6 +267,7 @@ struct Raw {
     retention: RawRetention,
     stack: RawStack,
     reconcile: RawReconcile,
+    refresh: RawRefresh,
     feed: RawFeed,
     metrics: MetricsSettings,
     admin: AdminSettings,
@@ -328,6 +345,15 @@ struct RawReconcile {
     request_attempts: u32,
     retry_base_ms: u64,
     concurrency: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRefresh {
+    enabled: bool,
+    delay_ms: u64,
+    concurrency: usize,
+    max_backoff_secs: u64,
 }
 
 /// A number, or a word that turns the limit off (`"forever"`, `"off"`).
@@ -421,9 +447,14 @@ impl Settings {
             Some(every) => Some((every, self.stack_api()?)),
             None => None,
         };
+        let refresh = match self.refresh.enabled {
+            true => Some(self.stack_api()?),
+            false => None,
+        };
         Ok(ServeNeeds {
             keys,
             scheduled_reconcile,
+            refresh,
         })
     }
 
@@ -489,6 +520,7 @@ impl Raw {
             retention: self.retention.check()?,
             stack: check_stack(self.stack, &self.reconcile)?,
             reconcile: self.reconcile.check()?,
+            refresh: self.refresh.check()?,
             feed: self.feed.check()?,
             metrics: self.metrics,
             admin: self.admin,
@@ -617,6 +649,17 @@ impl RawReconcile {
             page_size: self.page_size,
             max_delete_share: self.max_delete_share,
             every: every.map(Duration::from_secs),
+        })
+    }
+}
+
+impl RawRefresh {
+    fn check(self) -> Result<RefreshSettings, SettingsError> {
+        Ok(RefreshSettings {
+            enabled: self.enabled,
+            delay: Duration::from_millis(self.delay_ms),
+            concurrency: positive(self.concurrency, "refresh.concurrency")?,
+            max_backoff: seconds(self.max_backoff_secs, "refresh.max_backoff_secs")?,
         })
     }
 }

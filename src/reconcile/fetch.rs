@@ -18,9 +18,9 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
-use super::pager::Pager;
 use super::{BATCH, OBJECTS_PER_WRITE, ReconcileError};
 use crate::model::Kind;
+use crate::stack_api::pager::Pager;
 use crate::stack_api::{ApiError, StackApi};
 use crate::store::reconcile as store;
 

@@ -5,7 +5,6 @@
 //! before they are deleted, and a run that would delete too much stops instead.
 
 mod fetch;
-mod pager;
 mod summary;
 mod sweep;
 
@@ -21,10 +20,10 @@ pub use summary::{Counts, InvalidItem, Summary};
 
 use crate::config::ReconcileSettings;
 use crate::model::{Change, Kind};
+use crate::stack_api::pager::{Page, Pager, PagingError};
 use crate::stack_api::{ApiError, StackApi};
 use crate::store::reconcile as store;
 use fetch::{Batch, Fetcher};
-use pager::{Page, Pager, PagingError};
 
 /// Rows read from the database at a time while walking teams and deletion candidates.
 const BATCH: i64 = 500;
@@ -38,7 +37,7 @@ const WAITING_BATCHES: usize = 4;
 /// until its transaction ends, and Postgres's lock table holds only
 /// `max_locks_per_transaction` (64) times `max_connections` (100) by default: a list of 20,000
 /// grants in one transaction failed with "out of shared memory".
-const OBJECTS_PER_WRITE: usize = 250;
+pub(crate) const OBJECTS_PER_WRITE: usize = 250;
 
 /// Why a run did not finish.
 #[derive(Debug, thiserror::Error)]

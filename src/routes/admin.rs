@@ -1,5 +1,6 @@
 //! The admin listener's routes, for the app's backend: `POST /forget/users/{id}` and
-//! `POST /forget/teams/{id}`, each behind the bearer token `admin.token`.
+//! `POST /forget/teams/{id}` (erasure), `POST /refresh/users/{id}` and `POST /refresh/teams/{id}`
+//! (read-your-writes after a sign-up), each behind the bearer token `admin.token`.
 
 use std::sync::Arc;
 
@@ -18,15 +19,23 @@ use uuid::Uuid;
 
 use crate::delivery::Mirror;
 use crate::model::Kind;
+use crate::refresh::Refresher;
+use crate::store::refresh::{Target, TargetKind};
 use crate::store::{Permanent, RetryLater, classify};
 
-/// The admin routes over `mirror`, every one answering 401 without `Bearer <token>`.
-pub fn router(mirror: Mirror, token: &SecretString) -> Router {
+/// The admin routes over `mirror`, every one answering 401 without `Bearer <token>`. Refreshing
+/// needs Stack's API (`refresher`); without it, those routes answer 409 saying so.
+pub fn router(mirror: Mirror, refresher: Option<Refresher>, token: &SecretString) -> Router {
     let token = Arc::new(Token::new(token));
+    let refresh_routes = Router::new()
+        .route("/refresh/users/{id}", post(refresh_user))
+        .route("/refresh/teams/{id}", post(refresh_team))
+        .with_state(refresher.map(Arc::new));
     Router::new()
         .route("/forget/users/{id}", post(forget_user))
         .route("/forget/teams/{id}", post(forget_team))
         .with_state(mirror)
+        .merge(refresh_routes)
         .layer(middleware::from_fn(move |request, next| {
             require_token(Arc::clone(&token), request, next)
         }))
@@ -94,6 +103,41 @@ async fn forget(mirror: &Mirror, kind: Kind, id: Uuid) -> Response {
             };
             tracing::error!(%id, error = %err, "forget failed");
             (status, Json(json!({"error": "forget_failed"}))).into_response()
+        }
+    }
+}
+
+type MaybeRefresher = State<Option<Arc<Refresher>>>;
+
+async fn refresh_user(State(refresher): MaybeRefresher, Path(id): Path<Uuid>) -> Response {
+    refresh(refresher.as_deref(), TargetKind::User, id).await
+}
+
+async fn refresh_team(State(refresher): MaybeRefresher, Path(id): Path<Uuid>) -> Response {
+    refresh(refresher.as_deref(), TargetKind::Team, id).await
+}
+
+/// Refreshes `id` with its memberships and permissions and answers what changed, once it is
+/// committed.
+async fn refresh(refresher: Option<&Refresher>, kind: TargetKind, id: Uuid) -> Response {
+    let Some(refresher) = refresher else {
+        let detail = "refreshing needs Hexclave's API: set HEXCLAVE_PROJECT_ID and \
+                      HEXCLAVE_SECRET_SERVER_KEY (or STACK_PROJECT_ID and STACK_SECRET_SERVER_KEY)";
+        let body = json!({"error": "refresh_unavailable", "detail": detail});
+        return (StatusCode::CONFLICT, Json(body)).into_response();
+    };
+    let target = Target {
+        kind,
+        id,
+        with_links: true,
+    };
+    match refresher.refresh(target).await {
+        Ok(report) => Json(report).into_response(),
+        Err(err) => {
+            // 503 either way: the API or the database may answer on a retry.
+            tracing::error!(%id, error = %err, "refresh failed");
+            let body = json!({"error": "refresh_failed", "detail": err.to_string()});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
 }

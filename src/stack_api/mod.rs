@@ -4,6 +4,7 @@
 //! request, not just the one), and errors that say what to fix.
 
 mod limiter;
+pub mod pager;
 
 use std::sync::Arc;
 use std::time::Duration;

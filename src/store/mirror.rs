@@ -1,12 +1,15 @@
 //! Applying a verified change to the mirror tables, and the parameters a change becomes.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgHasArrayType, PgTypeInfo};
 use sqlx::types::Json;
-use sqlx::{PgExecutor, Postgres};
+use sqlx::{AssertSqlSafe, PgExecutor, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::refresh::{self, Target};
 use super::stored_body;
 use crate::model::{Change, Kind, Outcome};
 
@@ -23,6 +26,35 @@ pub struct EventToApply<'a> {
     pub change: &'a Change,
     /// The channel changed rows are announced on; `None` announces nothing.
     pub feed_channel: Option<&'a str>,
+    /// The refresh to queue if the event is applied (`refresh.enabled`).
+    pub refresh: Option<RefreshAfter>,
+}
+
+/// A refresh of `target` to queue, due `delay` after the event that asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshAfter {
+    pub target: Target,
+    pub delay: Duration,
+}
+
+/// Objects fetched from Stack's API, validated, to apply as one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Fetched<'a> {
+    /// How the rows name their source in version records: `reconcile:<run>`, `refresh`.
+    pub source: &'a str,
+    pub changes: &'a [Change],
+    /// When they were asked for: Stack's state was at least this new.
+    pub fetched_at: OffsetDateTime,
+    /// The channel changed rows are announced on; `None` announces nothing.
+    pub feed_channel: Option<&'a str>,
+}
+
+/// What applying one fetched row did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct FetchedOutcome {
+    pub outcome: Outcome,
+    /// Whether the mirror held the row before.
+    pub existed: bool,
 }
 
 /// A change as the functions take it: Postgres's `stack_sync.change` (migration 0009). Only
@@ -120,11 +152,47 @@ pub async fn apply_event(
         body.as_ref(),
         event.source_time,
     );
-    sqlx::query_scalar("select stack_sync.apply_event($1, $2, $3, $4)")
+    let apply = "select stack_sync.apply_event($1, $2, $3, $4) as outcome";
+    let Some(refresh) = event.refresh else {
+        return sqlx::query_scalar(apply)
+            .bind(message)
+            .bind(ChangeRecord::of(event.change))
+            .bind(replay)
+            .bind(event.feed_channel)
+            .fetch_one(db)
+            .await;
+    };
+    // The refresh is queued by the same statement, so in the same transaction: it is queued if
+    // and only if the event is applied, at no extra round trip.
+    let sql = format!(
+        "with applied as ({apply}), queued as ({}) select outcome from applied",
+        refresh::enqueue_after("applied", 5)
+    );
+    sqlx::query_scalar(AssertSqlSafe(sql))
         .bind(message)
         .bind(ChangeRecord::of(event.change))
         .bind(replay)
         .bind(event.feed_channel)
+        .bind(refresh.target.kind)
+        .bind(refresh.target.id)
+        .bind(refresh.target.with_links)
+        .bind(refresh::delay_parameter(refresh.delay))
         .fetch_one(db)
+        .await
+}
+
+/// Applies `fetched` in one statement, with the guards of live delivery; returns what became of
+/// each change, in order.
+pub async fn apply_fetched(
+    db: impl PgExecutor<'_>,
+    fetched: &Fetched<'_>,
+) -> Result<Vec<FetchedOutcome>, sqlx::Error> {
+    let records: Vec<ChangeRecord<'_>> = fetched.changes.iter().map(ChangeRecord::of).collect();
+    sqlx::query_as("select * from stack_sync.apply_fetched($1, $2, $3, $4)")
+        .bind(fetched.source)
+        .bind(records)
+        .bind(fetched.fetched_at)
+        .bind(fetched.feed_channel)
+        .fetch_all(db)
         .await
 }

@@ -10,6 +10,7 @@ pub mod erasure;
 pub mod generated;
 pub mod mirror;
 pub mod reconcile;
+pub mod refresh;
 pub mod schema;
 pub mod status;
 pub mod stored_body;

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::mirror::ChangeRecord;
+use super::mirror::{ChangeRecord, Fetched, FetchedOutcome, apply_fetched};
 use crate::model::{Change, Key, Kind, Outcome};
 
 /// The advisory lock key held by a running reconcile ("stacksyn" in ASCII).
@@ -119,20 +119,19 @@ pub async fn teams_seen_after(
     .await
 }
 
-/// What applying one fetched row did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct PageOutcome {
-    pub outcome: Outcome,
-    /// Whether the mirror held the row before.
-    pub existed: bool,
-}
-
 /// A reconcile run, as its statements name it.
 #[derive(Debug, Clone, Copy)]
 pub struct RunRef<'a> {
     pub id: i64,
     /// The channel changed rows are announced on; `None` announces nothing.
     pub feed_channel: Option<&'a str>,
+}
+
+impl RunRef<'_> {
+    /// How the rows it writes name their source in version records.
+    fn source(&self) -> String {
+        format!("reconcile:{}", self.id)
+    }
 }
 
 /// Applies validated `changes` (grants and upserts) fetched at `fetched_at`, with the guards of
@@ -142,15 +141,14 @@ pub async fn apply_page(
     run: RunRef<'_>,
     changes: &[Change],
     fetched_at: OffsetDateTime,
-) -> Result<Vec<PageOutcome>, sqlx::Error> {
-    let records: Vec<ChangeRecord<'_>> = changes.iter().map(ChangeRecord::of).collect();
-    sqlx::query_as("select * from stack_sync.reconcile_apply($1, $2, $3, $4)")
-        .bind(run.id)
-        .bind(records)
-        .bind(fetched_at)
-        .bind(run.feed_channel)
-        .fetch_all(db)
-        .await
+) -> Result<Vec<FetchedOutcome>, sqlx::Error> {
+    let fetched = Fetched {
+        source: &run.source(),
+        changes,
+        fetched_at,
+        feed_channel: run.feed_channel,
+    };
+    apply_fetched(db, &fetched).await
 }
 
 /// Where the rows of a kind live, with their ids in the columns `stack_sync.key_of` takes:
@@ -235,8 +233,8 @@ pub async fn delete_confirmed(
     confirmed_at: OffsetDateTime,
 ) -> Result<Outcome, sqlx::Error> {
     let removal = Change::Remove(key.clone());
-    sqlx::query_scalar("select stack_sync.reconcile_delete($1, $2, $3, $4)")
-        .bind(run.id)
+    sqlx::query_scalar("select stack_sync.delete_confirmed($1, $2, $3, $4)")
+        .bind(run.source())
         .bind(ChangeRecord::of(&removal))
         .bind(confirmed_at)
         .bind(run.feed_channel)

@@ -24,9 +24,11 @@ macro_rules! functions {
 pub const FUNCTIONS: &[(&str, &str)] = functions![
     "advance",
     "apply_event",
+    "apply_fetched",
     "bury",
     "change_link",
     "change_mirror",
+    "delete_confirmed",
     "delete_link",
     "delete_permissions_granted_before",
     "delete_team",
@@ -42,8 +44,6 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
     "mirrored",
     "notify",
     "notify_link",
-    "reconcile_apply",
-    "reconcile_delete",
     "record_unapplied",
     "write_team",
     "write_user",
@@ -53,8 +53,8 @@ pub const FUNCTIONS: &[(&str, &str)] = functions![
 /// when it replaces the functions, with the digest of [`FUNCTIONS`] it stands for. Raise the
 /// version with every change to a function; a unit test holds the digest to the definitions.
 pub const FUNCTION_SET: (i32, &str) = (
-    2,
-    "6cf9d4bc899a803287b3f28ee5e4d6f720cc952352f5611e516cd9eef425cc01",
+    3,
+    "69f6b08c5fdd7d610fb739cba729148a6dfc59f8f3b3d6157dd65561c9905159",
 );
 
 /// Whether `migrate` may replace a newer function set with this build's older one.

@@ -177,6 +177,7 @@ async fn a_rolled_back_transaction_announces_nothing() {
         source_time: None,
         change: &change,
         feed_channel: Some("stack_sync"),
+        refresh: None,
     };
 
     let mut tx = app.db.pool.begin().await.unwrap();

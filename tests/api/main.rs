@@ -20,6 +20,7 @@ mod poolers;
 mod read_access;
 mod reconcile;
 mod recorded_bodies;
+mod refresh;
 mod rejections;
 mod replay;
 mod retention;

@@ -143,8 +143,15 @@ impl TestApp {
     /// Starts a second instance of the service on the same database, with a pool of its own,
     /// as a second replica would be; returns its base URL.
     pub async fn spawn_replica(&self) -> String {
+        self.spawn_replica_with(|_| {}).await
+    }
+
+    /// The same, with the test defaults as `configure` changes them (e.g. the service started
+    /// again after this one stopped).
+    pub async fn spawn_replica_with(&self, configure: impl FnOnce(&mut Settings)) -> String {
         let pool = PgPool::connect(&self.db.url).await.unwrap();
-        let settings = test_settings();
+        let mut settings = test_settings();
+        configure(&mut settings);
         let replica = Application::build_with_pool(&settings, pool).await.unwrap();
         let base_url = format!("http://{}", replica.local_addr().unwrap());
         tokio::spawn(replica.run_until(std::future::pending()));

@@ -159,7 +159,32 @@ impl FakeStack {
         self.project().teams.insert(id.to_owned(), team);
     }
 
-    /// The env a service or command needs to reach this fake.
+    /// A sign-up as Stack makes it with a personal team: the user, the team, and what Stack adds
+    /// without a webhook (the membership, the creator's `team_admin`, and the project's default
+    /// permission `member`). Returns the `data` of the two webhooks Stack sends, `team.created`
+    /// and `user.created`.
+    pub fn sign_up(&self, user: &str, team: &str) -> (Value, Value) {
+        self.add_user(user, "Ada Lovelace", 1_700_000_000_000);
+        self.add_team(team, "Ada's team");
+        let mut project = self.project();
+        project.members.insert((team.to_owned(), user.to_owned()));
+        let admin = (team.to_owned(), user.to_owned(), "team_admin".to_owned());
+        project.team_permissions.insert(admin);
+        let member = (user.to_owned(), "member".to_owned());
+        project.project_permissions.insert(member);
+        (project.teams[team].clone(), project.users[user].clone())
+    }
+
+    /// Requests served so far whose path starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> usize {
+        let project = self.project();
+        project
+            .requests
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
+    }
+
     /// Runs `stack-sync reconcile` (in-process) against this fake into `db`, with its settings
     /// as `configure` changes them.
     pub async fn reconcile(
@@ -191,6 +216,7 @@ impl FakeStack {
         Settings::load(None, &env).unwrap().stack.unwrap()
     }
 
+    /// The env a service or command needs to reach this fake.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("STACK_PROJECT_ID", PROJECT_ID.to_owned()),
@@ -354,12 +380,22 @@ async fn list_teams(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let project = project.lock().unwrap();
-    let ids: Vec<String> = project.teams.keys().cloned().collect();
+    // `user_id` lists the teams the user is a member of.
+    let ids: Vec<String> = project
+        .teams
+        .keys()
+        .filter(|team| match query.get("user_id") {
+            Some(user) => project.members.contains(&((*team).clone(), user.clone())),
+            None => true,
+        })
+        .cloned()
+        .collect();
     if project.paging == Paging::CursorIncluded {
         if query.contains_key("limit") || query.contains_key("cursor") {
             return known_error(StatusCode::BAD_REQUEST, "SCHEMA_ERROR");
         }
-        return list(project.teams.values().cloned().collect(), None, false);
+        let teams = ids.iter().map(|id| project.teams[id].clone()).collect();
+        return list(teams, None, false);
     }
     let limit = query.get("limit").map(|l| l.parse::<usize>().unwrap());
     let (page, next) = page_of(

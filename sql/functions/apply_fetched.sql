@@ -1,5 +1,6 @@
--- Applies a page of changes, fetched from Stack at p_time, through the same guards as
--- webhooks. Returns one row per change, in order: its outcome, and whether the mirror held the
+-- Applies changes fetched from Stack at p_time (a reconcile page, or a refresh) through the
+-- same guards as webhooks; p_source names the fetch in version records ('reconcile:<run>',
+-- 'refresh'). Returns one row per change, in order: its outcome, and whether the mirror held the
 -- row before. Changed rows are announced on p_feed_channel, as apply_event does.
 --
 -- An object the mirror already holds exactly is 'unchanged' without passing the guards: its
@@ -7,8 +8,8 @@
 -- advancing cannot let an older state back in for long: a webhook older than this fetch but
 -- newer than the row's version describes a change that Stack has since undone, and the undoing
 -- change is newer still, so it wins when its own webhook arrives (or the next run sees it).
-create or replace function stack_sync.reconcile_apply(
-    p_run_id bigint, p_changes stack_sync.change[], p_time timestamptz, p_feed_channel text
+create or replace function stack_sync.apply_fetched(
+    p_source text, p_changes stack_sync.change[], p_time timestamptz, p_feed_channel text
 ) returns table (outcome text, existed boolean)
 language plpgsql as $$
 declare
@@ -31,7 +32,7 @@ begin
         if existed and stack_sync.holds(v_change) then
             outcome := 'unchanged';
         else
-            outcome := stack_sync.change_mirror(v_change, p_time, 'reconcile:' || p_run_id);
+            outcome := stack_sync.change_mirror(v_change, p_time, p_source);
         end if;
         return next;
     end loop;
