@@ -12,6 +12,10 @@
 //! `EXPIRED_EVENTS` recorded messages past the retention window, which the service starts
 //! pruning as the deliveries begin. `KEEP=1` leaves the scratch database behind to look into;
 //! `KEEP_BODIES` sets `webhook.keep_bodies` (`bench/keep_bodies.sh` runs each value).
+//! `REFRESH=1` turns refresh on against a fake Stack API in this process, answering each request
+//! after `LATENCY_MS` (default 40) with the object asked for and empty link lists, and reports the
+//! API requests per webhook and how long the queue took to drain after the last delivery
+//! (`bench/refresh.sh` runs it off and on). WAL and CPU then count until the queue is empty.
 //! How the service connects: `SSLMODE` (added to its URL; unset, libpq's `prefer`) and
 //! `VIA_PORT`, a pooler's port on the same host (`bench/databases.sh` runs all three).
 //!
@@ -68,6 +72,18 @@ async fn main() {
     if let Some(keep) = keep_bodies {
         env.insert("STACK_SYNC_WEBHOOK__KEEP_BODIES".to_owned(), keep);
     }
+    let refresh = knob("REFRESH", 0) == 1;
+    if refresh {
+        let latency = Duration::from_millis(knob("LATENCY_MS", 40) as u64);
+        for (key, value) in [
+            ("STACK_SYNC_REFRESH__ENABLED", "true".to_owned()),
+            ("STACK_PROJECT_ID", "bench".to_owned()),
+            ("STACK_SECRET_SERVER_KEY", "ssk_bench".to_owned()),
+            ("STACK_API_URL", fake_api::serve(latency).await),
+        ] {
+            env.insert(key.to_owned(), value);
+        }
+    }
     let settings = Settings::load(None, &env).unwrap();
     let pool = connect(&settings).await.unwrap();
     schema::migrate(&pool).await.unwrap();
@@ -102,6 +118,15 @@ async fn main() {
     let (wal_before, log_before) = (wal_lsn(&pool).await, recorded_bytes(&pool).await);
     let cpu_before = postgres_cpu_seconds();
     let (elapsed, mut latencies) = deliver(&endpoint, &bodies, concurrency).await;
+    if refresh {
+        let drained = wait_for_refreshes(&pool).await;
+        let requests = fake_api::REQUESTS.load(Ordering::Relaxed);
+        println!(
+            "refresh: {requests} API requests, {:.2} per webhook; the queue drained {drained:.1?} \
+             after the last delivery",
+            requests as f64 / events as f64
+        );
+    }
     let cpu_per_event = (postgres_cpu_seconds() - cpu_before) / events as f64;
     let wal_per_event = (wal_lsn(&pool).await - wal_before) as f64 / events as f64;
     let log_per_million = (recorded_bytes(&pool).await - log_before) as f64 / events as f64 * 1e6;
@@ -152,6 +177,67 @@ async fn main() {
     pool.close().await;
     if knob("KEEP", 0) == 0 {
         database.drop_it().await;
+    }
+}
+
+/// Waits until every queued refresh is done; returns how long that took.
+async fn wait_for_refreshes(pool: &sqlx::PgPool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let queued: i64 = sqlx::query_scalar("select count(*) from stack_sync.refresh_queue")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if queued == 0 {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stack's API as refresh reads it, answering after a fixed latency: the user or team asked for
+/// (the sample object with that id) and empty lists of links.
+mod fake_api {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::extract::Path;
+    use axum::routing::get;
+    use serde_json::{Value, json};
+
+    /// Requests answered.
+    pub static REQUESTS: AtomicUsize = AtomicUsize::new(0);
+
+    pub async fn serve(latency: Duration) -> String {
+        let object = |event_type: &'static str| {
+            move |Path(id): Path<String>| async move {
+                answered(latency).await;
+                let mut data = stack_sync::samples::sample(event_type).unwrap()["data"].clone();
+                data["id"] = json!(id);
+                axum::Json(data)
+            }
+        };
+        let empty = move || async move {
+            answered(latency).await;
+            axum::Json(json!({"items": Vec::<Value>::new(), "is_paginated": false}))
+        };
+        let router = Router::new()
+            .route("/api/v1/users/{id}", get(object("user.created")))
+            .route("/api/v1/teams/{id}", get(object("team.created")))
+            .route("/api/v1/users", get(empty))
+            .route("/api/v1/teams", get(empty))
+            .route("/api/v1/team-permissions", get(empty))
+            .route("/api/v1/project-permissions", get(empty));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        url
+    }
+
+    async fn answered(latency: Duration) {
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(latency).await;
     }
 }
 
