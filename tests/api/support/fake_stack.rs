@@ -147,6 +147,14 @@ impl FakeStack {
             members: project.members.clone(),
             team_permissions: project.team_permissions.clone(),
             project_permissions: project.project_permissions.clone(),
+            selected_teams: project
+                .users
+                .iter()
+                .filter_map(|(id, user)| {
+                    let team = user["selected_team_id"].as_str()?;
+                    Some((id.clone(), team.to_owned()))
+                })
+                .collect(),
         }
     }
 

@@ -20,6 +20,8 @@ pub struct StackState {
     pub members: BTreeSet<(String, String)>,
     pub team_permissions: BTreeSet<(String, String, String)>,
     pub project_permissions: BTreeSet<(String, String)>,
+    /// Each user's selected team, for those that have one.
+    pub selected_teams: BTreeMap<String, String>,
 }
 
 /// One webhook as Svix delivers it.
@@ -64,6 +66,7 @@ impl History {
         match (rng.random_range(0..10), user, team) {
             (0 | 1, _, _) => self.create_user(rng),
             (2, _, _) => self.create_team(rng),
+            (3, Some(user), _) if rng.random_bool(0.4) => self.select_team(rng, &user),
             (3, Some(user), _) => self.update_user(rng, &user),
             (4, _, Some(team)) if rng.random_bool(0.3) => self.delete_team(&team),
             (4, _, Some(team)) => self.update_team(rng, &team),
@@ -96,7 +99,7 @@ impl History {
         let id = uuid::Uuid::new_v4().to_string();
         let name = self.name(rng);
         self.state.users.insert(id.clone(), name.clone());
-        self.send(vec![user_event("user.created", &id, &name)]);
+        self.send(vec![user_event("user.created", &id, &name, None)]);
     }
 
     fn update_user(&mut self, rng: &mut StdRng, id: &str) {
@@ -106,12 +109,40 @@ impl History {
             self.name(rng)
         };
         self.state.users.insert(id.to_owned(), name.clone());
-        self.send(vec![user_event("user.updated", id, &name)]);
+        let selected = self.state.selected_teams.get(id).cloned();
+        self.send(vec![user_event(
+            "user.updated",
+            id,
+            &name,
+            selected.as_deref(),
+        )]);
+    }
+
+    /// The user selects one of their teams (or none, when they have none): a `user.updated`
+    /// that names it.
+    fn select_team(&mut self, rng: &mut StdRng, id: &str) {
+        let team = self
+            .state
+            .members
+            .iter()
+            .filter(|(_, user)| user == id)
+            .map(|(team, _)| team.clone())
+            .choose(rng);
+        match &team {
+            Some(team) => self
+                .state
+                .selected_teams
+                .insert(id.to_owned(), team.clone()),
+            None => self.state.selected_teams.remove(id),
+        };
+        let name = self.state.users[id].clone();
+        self.send(vec![user_event("user.updated", id, &name, team.as_deref())]);
     }
 
     fn delete_user(&mut self, id: &str) {
         let s = &mut self.state;
         s.users.remove(id);
+        s.selected_teams.remove(id);
         let teams: Vec<String> = s
             .members
             .iter()
@@ -155,8 +186,10 @@ impl History {
     fn delete_team(&mut self, id: &str) {
         let s = &mut self.state;
         s.teams.remove(id);
-        // Memberships and team permissions go silently (reference section 2.2, point 8).
+        // Memberships and team permissions go silently (reference section 2.2, point 8), and so
+        // does every selection of the team.
         s.members.retain(|(t, _)| t != id);
+        s.selected_teams.retain(|_, t| t != id);
         s.team_permissions.retain(|(t, _, _)| t != id);
         self.send(vec![link_event("team.deleted", json!({"id": id}))]);
     }
@@ -219,14 +252,17 @@ impl History {
     }
 }
 
-fn user_event(event_type: &str, id: &str, name: &str) -> Value {
+fn user_event(event_type: &str, id: &str, name: &str, selected_team: Option<&str>) -> Value {
+    // Stack embeds the selected team whole; its fields other than the id do not matter here.
+    let embedded =
+        selected_team.map(|team| team_event("team.created", team, "selected")["data"].clone());
     let mut event = example_with(
         "user.updated",
         &[
             ("id", json!(id)),
             ("display_name", json!(name)),
-            ("selected_team_id", Value::Null),
-            ("selected_team", Value::Null),
+            ("selected_team_id", json!(selected_team)),
+            ("selected_team", json!(embedded)),
         ],
     );
     event["type"] = json!(event_type);
@@ -277,6 +313,13 @@ pub async fn mirror_state(pool: &sqlx::PgPool) -> StackState {
         .collect(),
         project_permissions: pairs(
             "select user_id::text, permission_id from stack.project_permissions",
+        )
+        .await
+        .into_iter()
+        .collect(),
+        selected_teams: pairs(
+            "select id::text, selected_team_id::text from stack.users
+             where selected_team_id is not null",
         )
         .await
         .into_iter()
