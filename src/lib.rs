@@ -1,6 +1,8 @@
 //! stack-sync: receives Stack Auth webhooks through Svix and mirrors users, teams, memberships
 //! and permissions into Postgres tables in the `stack` schema.
 
+/// The change log's readers: `stack-sync changes` and the forwarder to NATS.
+pub mod changes;
 /// Settings from defaults, a file and the environment.
 pub mod config;
 /// Connecting to the app's database: TLS, time limits, and why a connection failed.

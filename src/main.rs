@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use stack_sync::config::Settings;
-use stack_sync::model::Kind;
+use stack_sync::model::{Kind, Position};
 use stack_sync::reconcile::reconcile;
 use stack_sync::refresh::Refresher;
 use stack_sync::stack_api::StackApi;
 use stack_sync::startup::{Application, connect, mirror};
+use stack_sync::store::changes::LoggedChange;
 use stack_sync::store::refresh::{Target, TargetKind};
 use stack_sync::store::schema;
 use stack_sync::store::webhook_events::{RecordedBody, StoredSelection, load_stored};
@@ -92,6 +93,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the change log (changes.enabled) after a position, oldest first: one line per
+    /// change, or JSON lines.
+    Changes {
+        /// Print the changes after this position (`<xid>/<seq>`, as printed); by default every
+        /// change kept.
+        #[arg(long, value_name = "POSITION")]
+        from: Option<Position>,
+        /// Keep printing new changes as they commit (woken by the change feed when it is on).
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish the change log to NATS JetStream (forward.nats_url), in order, each change once,
+    /// until stopped; one forwarder runs at a time, others wait.
+    Forward,
     /// Ask the local service whether it is ready (GET /readyz); exit 0 if so, 1 if not, within
     /// a few seconds. For container health checks, where there is no curl.
     Healthcheck {
@@ -268,6 +286,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{report}");
             }
         }
+        Command::Changes { from, follow, json } => {
+            let pool = connect(&settings).await?;
+            let feed = follow.then_some(settings.feed.channel.as_deref());
+            let from = from.unwrap_or(Position::START);
+            let mut out = std::io::stdout().lock();
+            stack_sync::changes::read(&pool, from, feed, |change| {
+                let line = if json {
+                    serde_json::to_string(change).expect("a change serializes")
+                } else {
+                    change_line(change)
+                };
+                // A closed pipe (`| head`) ends the command.
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    std::process::exit(0);
+                }
+            })
+            .await
+            .context("reading the change log")?;
+        }
+        Command::Forward => {
+            settings.nats_url()?;
+            let pool = connect(&settings).await?;
+            let metrics = stack_sync::metrics::Metrics::new();
+            let forward =
+                stack_sync::changes::forward::run_forever(pool, settings.forward.clone(), metrics);
+            tokio::select! {
+                () = forward => {}
+                () = stack_sync::startup::shutdown_signal() => {}
+            }
+        }
         Command::Healthcheck { url } => {
             let url =
                 url.unwrap_or_else(|| format!("http://127.0.0.1:{}/readyz", settings.server.port));
@@ -344,4 +392,32 @@ async fn trigger(settings: &Settings, args: TriggerArgs) -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// A change as one line: position, table, operation, ids, source, time.
+fn change_line(change: &LoggedChange) -> String {
+    let ids: Vec<String> = [
+        change.user_id.map(|id| format!("user={id}")),
+        change.team_id.map(|id| format!("team={id}")),
+        change
+            .permission_id
+            .as_ref()
+            .map(|id| format!("permission={id}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let source = match (&change.svix_id, change.run_id) {
+        (Some(svix_id), _) => format!("{} {svix_id}", change.source),
+        (None, Some(run)) => format!("{} {run}", change.source),
+        (None, None) => change.source.clone(),
+    };
+    let at = change.changed_at.format(&Rfc3339).unwrap_or_default();
+    format!(
+        "{}\t{}\t{}\t{}\t{source}\t{at}",
+        change.position,
+        change.table_name,
+        change.operation,
+        ids.join(" ")
+    )
 }

@@ -77,6 +77,11 @@ struct Inner {
     refresh_pending: Gauge,
     refresh_failing: Gauge,
     refresh_oldest_pending: FloatGauge,
+    changes_pruned_unread: Counter,
+    forwarded: Counter,
+    forward_failures: Counter,
+    forward_lag_changes: Gauge,
+    forward_lag_seconds: FloatGauge,
 }
 
 impl Default for Metrics {
@@ -107,6 +112,11 @@ impl Metrics {
             refresh_pending: Gauge::default(),
             refresh_failing: Gauge::default(),
             refresh_oldest_pending: FloatGauge::default(),
+            changes_pruned_unread: Counter::default(),
+            forwarded: Counter::default(),
+            forward_failures: Counter::default(),
+            forward_lag_changes: Gauge::default(),
+            forward_lag_seconds: FloatGauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -191,6 +201,32 @@ impl Metrics {
             "How long the oldest waiting refresh has waited (from the database; 0 when none)",
             inner.refresh_oldest_pending.clone(),
         );
+        r.register(
+            "stack_sync_changes_pruned_unread",
+            "Changes pruned before a registered consumer read them (older than \
+             changes.max_age_days)",
+            inner.changes_pruned_unread.clone(),
+        );
+        r.register(
+            "stack_sync_forwarded_changes",
+            "Changes this replica's forwarder published and the broker acknowledged",
+            inner.forwarded.clone(),
+        );
+        r.register(
+            "stack_sync_forward_failures",
+            "Forwarding rounds that failed (broker or database), each retried",
+            inner.forward_failures.clone(),
+        );
+        r.register(
+            "stack_sync_forward_lag_changes",
+            "Settled changes the forwarder has not published yet (while this replica forwards)",
+            inner.forward_lag_changes.clone(),
+        );
+        r.register(
+            "stack_sync_forward_lag_seconds",
+            "Age of the oldest change the forwarder has not published yet (0 when none)",
+            inner.forward_lag_seconds.clone(),
+        );
         Self(Arc::new(Inner { registry, ..inner }))
     }
 
@@ -252,6 +288,27 @@ impl Metrics {
             result: result.to_owned(),
         };
         self.0.refreshes.get_or_create(&labels).inc();
+    }
+
+    /// Changes pruned before a registered consumer read them.
+    pub fn changes_pruned_unread(&self, count: u64) {
+        self.0.changes_pruned_unread.inc_by(count);
+    }
+
+    /// Changes published and acknowledged.
+    pub fn forwarded(&self, count: u64) {
+        self.0.forwarded.inc_by(count);
+    }
+
+    /// A forwarding round that failed.
+    pub fn forward_failed(&self) {
+        self.0.forward_failures.inc();
+    }
+
+    /// How far behind the forwarder is.
+    pub fn forward_lag(&self, lag: crate::store::changes::Lag) {
+        self.0.forward_lag_changes.set(lag.changes);
+        self.0.forward_lag_seconds.set(lag.seconds);
     }
 
     /// Reads the database-backed gauges again.

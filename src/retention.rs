@@ -1,15 +1,20 @@
-//! Pruning of old `stack.webhook_events` rows, and of the versions of links removed as long ago,
-//! in small batches, in the background of `serve`.
+//! Pruning of old `stack.webhook_events` rows, of the versions of links removed as long ago, and
+//! of the change log's rows every consumer has read, in small batches, in the background of
+//! `serve`.
 //!
 //! The window must outlast Svix's retry schedule (about 28 hours) so that a retry still finds
 //! its message recorded; even past it, a late message cannot undo newer state, because the
 //! mirror's versions of live rows and the user and team tombstones (`stack_sync.versions`) are
 //! kept.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::PgPool;
 use tokio::time::Instant;
 
 use crate::config::RetentionSettings;
+use crate::metrics::Metrics;
+use crate::store::changes::{self, Pruned};
 use crate::store::versions::prune_removed_links_batch;
 use crate::store::webhook_events::prune_batch;
 
@@ -56,15 +61,63 @@ where
     }
 }
 
+/// Deletes the change log's rows past the window that every registered consumer has read, and
+/// any past `max_age_days`; returns how many, and how many of those were unread.
+pub async fn prune_changes(
+    pool: &PgPool,
+    days: Option<u32>,
+    max_age_days: u32,
+    batch_size: u32,
+) -> Result<Pruned, sqlx::Error> {
+    let unread = AtomicU64::new(0);
+    let deleted = in_batches(batch_size, || async {
+        let pruned = changes::prune(pool, days, max_age_days, i64::from(batch_size)).await?;
+        unread.fetch_add(pruned.unread, Ordering::Relaxed);
+        Ok(pruned.deleted)
+    })
+    .await?;
+    Ok(Pruned {
+        deleted,
+        unread: unread.into_inner(),
+    })
+}
+
 /// Prunes now and then every `interval`, forever; failures are logged and retried at the
-/// next interval. Does nothing when messages are kept forever.
-pub async fn run(pool: PgPool, settings: RetentionSettings) {
-    let Some(days) = settings.days else {
-        return;
-    };
+/// next interval. Messages kept forever are not pruned; the change log still is, at
+/// `changes_max_age_days`.
+pub async fn run(
+    pool: PgPool,
+    settings: RetentionSettings,
+    changes_max_age_days: u32,
+    metrics: Metrics,
+) {
     let mut ticks = tokio::time::interval(settings.interval);
     loop {
         ticks.tick().await;
+        let pruned = prune_changes(
+            &pool,
+            settings.days,
+            changes_max_age_days,
+            settings.batch_size,
+        );
+        match pruned.await {
+            Ok(Pruned { deleted: 0, .. }) => {}
+            Ok(Pruned { deleted, unread: 0 }) => tracing::info!(deleted, "pruned the change log"),
+            Ok(Pruned { deleted, unread }) => {
+                metrics.changes_pruned_unread(unread);
+                tracing::warn!(
+                    deleted,
+                    unread,
+                    max_age_days = changes_max_age_days,
+                    "pruned changes a registered consumer had not read: they were older than \
+                     changes.max_age_days"
+                );
+            }
+            Err(err) => tracing::warn!(error = %err, "pruning the change log failed; will retry"),
+        }
+        let Some(days) = settings.days else {
+            continue;
+        };
         match prune(&pool, days, settings.batch_size).await {
             Ok(0) => {}
             Ok(deleted) => {

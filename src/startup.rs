@@ -20,7 +20,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{
-    FeedSettings, ReconcileSettings, RefreshSettings, RetentionSettings, ServeNeeds, Settings,
+    ChangesSettings, FeedSettings, ForwardSettings, ReconcileSettings, RefreshSettings,
+    RetentionSettings, ServeNeeds, Settings,
 };
 use crate::delivery::Mirror;
 use crate::metrics::{self, Metrics};
@@ -33,7 +34,7 @@ use crate::signature::SigningKey;
 use crate::signature::Verifier;
 use crate::stack_api::StackApi;
 use crate::store::schema;
-use crate::{database, reconcile, refresh, retention};
+use crate::{changes, database, reconcile, refresh, retention};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -46,6 +47,11 @@ pub struct Application {
     /// The refresh worker, when `refresh.enabled`.
     refresh: Option<(Refresher, RefreshSettings)>,
     feed: FeedSettings,
+    changes: ChangesSettings,
+    /// Whether `changes.enabled` reached the database at start.
+    log_switched: bool,
+    /// The forwarder, when `forward.in_serve`.
+    forward: Option<ForwardSettings>,
     /// The Prometheus listener, apart from the webhook port.
     metrics_listener: TcpListener,
     /// The admin listener and its routes, when `admin.token` is set.
@@ -79,6 +85,12 @@ impl Application {
         pool: PgPool,
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
+        // The change log is the database's, for every writer: serve says whether it is on.
+        // A database that is away now gets it from `run_until` once it answers.
+        let log_switched = crate::store::changes::set_enabled(&pool, settings.changes.enabled)
+            .await
+            .inspect_err(|err| tracing::warn!(error = %err, "setting changes.enabled failed"))
+            .is_ok();
         let listener = bind_port(&settings.server.host, settings.server.port).await?;
         let metrics_host = settings.metrics.host.as_deref();
         let metrics_host = metrics_host.unwrap_or(&settings.server.host);
@@ -117,6 +129,9 @@ impl Application {
             reconcile,
             refresh,
             feed: settings.feed.clone(),
+            changes: settings.changes.clone(),
+            log_switched,
+            forward: needs.forward.map(|_| settings.forward.clone()),
             metrics_listener,
             admin,
             metrics,
@@ -154,7 +169,12 @@ impl Application {
     ) -> io::Result<()> {
         let metrics_router = metrics_router(self.metrics.clone(), self.pool.clone());
         let mut background = vec![
-            tokio::spawn(retention::run(self.pool.clone(), self.retention)),
+            tokio::spawn(retention::run(
+                self.pool.clone(),
+                self.retention,
+                self.changes.max_age_days,
+                self.metrics.clone(),
+            )),
             tokio::spawn(metrics::refresh_forever(
                 self.metrics.clone(),
                 self.pool.clone(),
@@ -181,6 +201,19 @@ impl Application {
                 api,
                 settings,
                 self.feed.channel.clone(),
+            )));
+        }
+        if !self.log_switched {
+            background.push(tokio::spawn(changes::switch_log(
+                self.pool.clone(),
+                self.changes.enabled,
+            )));
+        }
+        if let Some(forward) = self.forward {
+            background.push(tokio::spawn(changes::forward::run_forever(
+                self.pool.clone(),
+                forward,
+                self.metrics.clone(),
             )));
         }
         let refresh_worker = uuid::Uuid::new_v4();

@@ -16,6 +16,8 @@ declare
     v_erased text;
 begin
     perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
+    -- The feed and the change log name a replayed message's changes as the replay's.
+    perform set_config('stack_sync.replaying', p_replay::text, true);
     -- A user's selected team is locked with the user, shared: see change_mirror.
     perform stack_sync.lock_ids(
         array[p_change.user_id, p_change.team_id],

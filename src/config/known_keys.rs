@@ -10,8 +10,8 @@ use config::{Config, File, Value, ValueKind};
 use serde_aux::serde_introspection::serde_introspect;
 
 use super::{
-    AdminSettings, ENV_PREFIX, LogSettings, MetricsSettings, RawDatabase, RawFeed, RawReconcile,
-    RawRefresh, RawRetention, RawServer, RawStack, RawWebhook,
+    AdminSettings, ChangesSettings, ENV_PREFIX, ForwardSettings, LogSettings, MetricsSettings,
+    RawDatabase, RawFeed, RawReconcile, RawRefresh, RawRetention, RawServer, RawStack, RawWebhook,
 };
 
 /// The variable that names the settings file (`--config`): not a setting itself.
@@ -19,7 +19,7 @@ pub(super) const CONFIG_VARIABLE: &str = "STACK_SYNC_CONFIG";
 
 /// Each section and its keys, as the settings structs read them: derived from the structs, so
 /// that a new field is known as soon as it exists.
-fn sections() -> [(&'static str, &'static [&'static str]); 11] {
+fn sections() -> [(&'static str, &'static [&'static str]); 13] {
     [
         ("server", serde_introspect::<RawServer>()),
         ("database", serde_introspect::<RawDatabase>()),
@@ -28,6 +28,8 @@ fn sections() -> [(&'static str, &'static [&'static str]); 11] {
         ("stack", serde_introspect::<RawStack>()),
         ("reconcile", serde_introspect::<RawReconcile>()),
         ("refresh", serde_introspect::<RawRefresh>()),
+        ("changes", serde_introspect::<ChangesSettings>()),
+        ("forward", serde_introspect::<ForwardSettings>()),
         ("feed", serde_introspect::<RawFeed>()),
         ("metrics", serde_introspect::<MetricsSettings>()),
         ("admin", serde_introspect::<AdminSettings>()),

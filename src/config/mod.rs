@@ -58,6 +58,8 @@ pub struct Settings {
     pub stack: Option<StackApiSettings>,
     pub reconcile: ReconcileSettings,
     pub refresh: RefreshSettings,
+    pub changes: ChangesSettings,
+    pub forward: ForwardSettings,
     pub feed: FeedSettings,
     pub metrics: MetricsSettings,
     pub admin: AdminSettings,
@@ -184,6 +186,32 @@ pub struct RefreshSettings {
     pub max_backoff: Duration,
 }
 
+/// The change log (`changes.*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesSettings {
+    /// Whether writers log every committed change in `stack.changes` (`serve` sets it).
+    pub enabled: bool,
+    /// Changes older than this are pruned even if a registered consumer has not read them.
+    pub max_age_days: u32,
+}
+
+/// Forwarding the change log to NATS JetStream (`forward.*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSettings {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`; `forward` needs it.
+    pub nats_url: Option<String>,
+    /// The JetStream stream the changes go to; created if missing, over `<subject_prefix>.>`.
+    pub stream: String,
+    /// Each change is published to `<subject_prefix>.<table>.<operation>`.
+    pub subject_prefix: String,
+    /// Also run the forwarder inside `serve` (one replica forwards at a time).
+    pub in_serve: bool,
+    /// Changes read and published per round.
+    pub batch_size: u32,
+}
+
 /// What the Stack API client needs, all present.
 #[derive(Debug, Clone)]
 pub struct StackApiSettings {
@@ -219,6 +247,8 @@ pub struct ServeNeeds<'a> {
     pub scheduled_reconcile: Option<(Duration, &'a StackApiSettings)>,
     /// The API settings refreshing after webhooks needs, when `refresh.enabled`.
     pub refresh: Option<&'a StackApiSettings>,
+    /// The NATS server the forwarder publishes to, when `forward.in_serve`.
+    pub forward: Option<&'a str>,
 }
 
 /// A setting that is missing or wrong. Messages name the setting, never its value.
@@ -268,6 +298,8 @@ struct Raw {
     stack: RawStack,
     reconcile: RawReconcile,
     refresh: RawRefresh,
+    changes: ChangesSettings,
+    forward: ForwardSettings,
     feed: RawFeed,
     metrics: MetricsSettings,
     admin: AdminSettings,
@@ -451,11 +483,27 @@ impl Settings {
             true => Some(self.stack_api()?),
             false => None,
         };
+        let forward = match self.forward.in_serve {
+            true => Some(self.nats_url()?),
+            false => None,
+        };
         Ok(ServeNeeds {
             keys,
             scheduled_reconcile,
             refresh,
+            forward,
         })
+    }
+
+    /// The NATS server `forward` publishes to.
+    pub fn nats_url(&self) -> Result<&str, SettingsError> {
+        self.forward
+            .nats_url
+            .as_deref()
+            .ok_or(SettingsError::Missing {
+                key: "forward.nats_url",
+                variable: "STACK_SYNC_FORWARD__NATS_URL",
+            })
     }
 
     /// Stack's API settings, which `reconcile` needs; names every missing one at once.
@@ -521,6 +569,11 @@ impl Raw {
             stack: check_stack(self.stack, &self.reconcile)?,
             reconcile: self.reconcile.check()?,
             refresh: self.refresh.check()?,
+            changes: ChangesSettings {
+                max_age_days: positive(self.changes.max_age_days, "changes.max_age_days")?,
+                ..self.changes
+            },
+            forward: check_forward(self.forward)?,
             feed: self.feed.check()?,
             metrics: self.metrics,
             admin: self.admin,
@@ -651,6 +704,32 @@ impl RawReconcile {
             every: every.map(Duration::from_secs),
         })
     }
+}
+
+fn check_forward(forward: ForwardSettings) -> Result<ForwardSettings, SettingsError> {
+    let name_part = |text: &str| {
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !name_part(&forward.stream) {
+        return Err(SettingsError::OutOfRange {
+            key: "forward.stream",
+            expected: "a JetStream stream name: letters, digits, - and _",
+        });
+    }
+    if !forward.subject_prefix.split('.').all(name_part) {
+        return Err(SettingsError::OutOfRange {
+            key: "forward.subject_prefix",
+            expected: "NATS subject tokens (letters, digits, - and _) separated by dots",
+        });
+    }
+    Ok(ForwardSettings {
+        nats_url: given(forward.nats_url, |url| url.as_str()),
+        batch_size: positive(forward.batch_size, "forward.batch_size")?,
+        ..forward
+    })
 }
 
 impl RawRefresh {

@@ -6,8 +6,10 @@ pub mod change;
 pub mod fields;
 pub mod key;
 pub mod outcome;
+pub mod position;
 
 pub use change::{Change, InvalidObject};
 pub use fields::Row;
 pub use key::{Key, KeyPart, Kind, KindInfo};
 pub use outcome::Outcome;
+pub use position::Position;

@@ -6,6 +6,7 @@
 //! it takes per-user and per-team locks, skips a message already recorded, guards against stale
 //! and deleted rows, changes the mirror and records the message, all in one transaction.
 
+pub mod changes;
 pub mod erasure;
 pub mod generated;
 pub mod mirror;

@@ -2,6 +2,7 @@
 //! requests signed as Svix signs them.
 
 mod binary;
+mod changes;
 mod connections;
 mod convergence;
 mod delivery;
@@ -9,6 +10,7 @@ mod deployment;
 mod failures;
 mod faults;
 mod feed;
+mod forward;
 mod healthcheck;
 mod hostile_inputs;
 mod least_privilege;

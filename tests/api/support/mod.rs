@@ -3,6 +3,7 @@
 pub mod app;
 pub mod command;
 pub mod fake_stack;
+pub mod nats;
 pub mod payloads;
 pub mod pgbouncer;
 pub mod postgres;
