@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::store::changes::{self, LogStatus};
 use crate::store::refresh::{self, Pending};
 use crate::store::status::{self, Deliveries, LastReconcile, Schema};
 
@@ -19,6 +20,8 @@ pub struct Status {
     pub last_reconcile: Option<LastReconcile>,
     /// The refresh queue; `None` before migration 0012.
     pub refresh: Option<Pending>,
+    /// The change log; `None` before migration 0013.
+    pub changes: Option<LogStatus>,
     pub schema: Schema,
 }
 
@@ -29,6 +32,7 @@ impl Status {
             deliveries: status::deliveries(pool).await?,
             last_reconcile: status::last_reconcile(pool).await?,
             refresh: refresh::pending(pool).await?,
+            changes: changes::status(pool).await?,
             schema: status::schema(pool).await?,
         })
     }
@@ -106,6 +110,17 @@ impl fmt::Display for Status {
                 write!(f, ", {} failing (last: {error})", queue.failing)?;
             }
             writeln!(f)?;
+        }
+        if let Some(log) = &self.changes {
+            let state = if log.enabled { "on" } else { "off" };
+            writeln!(f, "change log              {state}")?;
+            for consumer in &log.consumers {
+                writeln!(
+                    f,
+                    "  consumer {}    at {}, {} behind ({:.0} s)",
+                    consumer.name, consumer.position, consumer.behind, consumer.behind_seconds
+                )?;
+            }
         }
         let version = self.schema.migration_version.unwrap_or(0);
         writeln!(f, "schema migration        {version}")?;

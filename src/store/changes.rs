@@ -180,3 +180,45 @@ pub async fn prune(
         unread: unread.try_into().unwrap_or(0),
     })
 }
+
+/// The log as `status` shows it: whether it is on, and each registered consumer's lag.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogStatus {
+    pub enabled: bool,
+    pub consumers: Vec<ConsumerStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConsumerStatus {
+    pub name: String,
+    pub position: String,
+    /// Settled changes it has not read, and the age of the oldest of them in seconds.
+    pub behind: i64,
+    pub behind_seconds: f64,
+}
+
+/// `None` on a schema from before the log (migration 0013).
+pub async fn status(pool: &sqlx::PgPool) -> Result<Option<LogStatus>, sqlx::Error> {
+    let enabled = sqlx::query_scalar("select enabled from stack_sync.change_log")
+        .fetch_one(pool)
+        .await;
+    let enabled = match enabled {
+        Ok(enabled) => enabled,
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => {
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    let consumers = sqlx::query_as(
+        "select k.name, k.xid::text || '/' || k.seq as position,
+                count(c.seq) as behind,
+                coalesce(extract(epoch from now() - min(c.changed_at)), 0)::float8 as behind_seconds
+         from stack_sync.change_consumers k
+         left join stack.settled_changes c on (c.xid, c.seq) > (k.xid, k.seq)
+         group by k.name, k.xid, k.seq
+         order by k.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(LogStatus { enabled, consumers }))
+}

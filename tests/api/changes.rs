@@ -209,3 +209,47 @@ async fn the_changes_command_prints_the_log_and_resumes() {
         stderr_of(&bad)
     );
 }
+
+#[tokio::test]
+async fn pruning_waits_for_every_consumer_up_to_the_hard_limit() {
+    let app = logging().await;
+    for n in 0..4 {
+        app.deliver_event(&user(&new_id(), &format!("user {n}")))
+            .await;
+    }
+    let all = settled(&app.db.pool, Position::START, 4).await;
+    // All four are past the 30-day window; one is past the 90-day limit too.
+    sqlx::query("update stack.changes set changed_at = now() - interval '40 days'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("update stack.changes set changed_at = now() - interval '100 days' where seq = $1")
+        .bind(all[0].position().seq)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    // A consumer that has read the first two.
+    stack_sync::store::changes::advance_consumer(&app.db.pool, "search-index", all[1].position())
+        .await
+        .unwrap();
+
+    let pruned = stack_sync::retention::prune_changes(&app.db.pool, Some(30), 90, 1000)
+        .await
+        .unwrap();
+
+    assert_eq!((pruned.deleted, pruned.unread), (2, 0), "the two read ones");
+    let left = everything(&app.db.pool).await;
+    assert_eq!(left.len(), 2, "kept for the consumer");
+    sqlx::query("update stack.changes set changed_at = now() - interval '100 days'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let forced = stack_sync::retention::prune_changes(&app.db.pool, Some(30), 90, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (forced.deleted, forced.unread),
+        (2, 2),
+        "past the hard limit, read or not"
+    );
+}

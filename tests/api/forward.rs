@@ -111,6 +111,12 @@ async fn every_change_arrives_once_in_order_through_a_killed_forwarder_and_a_sto
     forwarding.kill().unwrap();
     forwarding.wait().unwrap();
 
+    let status = stack_sync(&["status"], &[("DATABASE_URL", &url)])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("change log              on"), "{status}");
+    assert!(status.contains("consumer nats:STACK_SYNC"), "{status}");
     let unique: HashSet<&String> = forwarded.iter().collect();
     assert_eq!(unique.len(), forwarded.len(), "no change published twice");
     assert_eq!(forwarded, logged, "every change, in position order");
