@@ -16,6 +16,10 @@
 //! after `LATENCY_MS` (default 40) with the object asked for and empty link lists, and reports the
 //! API requests per webhook and how long the queue took to drain after the last delivery
 //! (`bench/refresh.sh` runs it off and on). WAL and CPU then count until the queue is empty.
+//! `CHANGES=1` turns the change log on; `FORWARD_NATS=<url>` also runs the forwarder inside the
+//! service, and reports how long it took to publish every change after the last delivery and
+//! the end-to-end latency (commit to a NATS subscriber), from a subscription of the bench's own
+//! (`bench/changes.sh` runs the three).
 //! How the service connects: `SSLMODE` (added to its URL; unset, libpq's `prefer`) and
 //! `VIA_PORT`, a pooler's port on the same host (`bench/databases.sh` runs all three).
 //!
@@ -72,6 +76,19 @@ async fn main() {
     if let Some(keep) = keep_bodies {
         env.insert("STACK_SYNC_WEBHOOK__KEEP_BODIES".to_owned(), keep);
     }
+    if knob("CHANGES", 0) == 1 {
+        env.insert("STACK_SYNC_CHANGES__ENABLED".to_owned(), "true".to_owned());
+    }
+    let forward_nats = std::env::var("FORWARD_NATS").ok();
+    if let Some(url) = &forward_nats {
+        env.insert("STACK_SYNC_CHANGES__ENABLED".to_owned(), "true".to_owned());
+        env.insert("STACK_SYNC_FORWARD__IN_SERVE".to_owned(), "true".to_owned());
+        env.insert("STACK_SYNC_FORWARD__NATS_URL".to_owned(), url.clone());
+        // A stream of this run's own, so that runs do not add up.
+        let stream = format!("BENCH_{}", std::process::id());
+        env.insert("STACK_SYNC_FORWARD__STREAM".to_owned(), stream.clone());
+        env.insert("STACK_SYNC_FORWARD__SUBJECT_PREFIX".to_owned(), stream.to_lowercase());
+    }
     let refresh = knob("REFRESH", 0) == 1;
     if refresh {
         let latency = Duration::from_millis(knob("LATENCY_MS", 40) as u64);
@@ -117,7 +134,25 @@ async fn main() {
         .collect();
     let (wal_before, log_before) = (wal_lsn(&pool).await, recorded_bytes(&pool).await);
     let cpu_before = postgres_cpu_seconds();
+    let subscriber = match &forward_nats {
+        Some(url) => Some(forwarded::subscribe(url, &settings.forward.subject_prefix).await),
+        None => None,
+    };
     let (elapsed, mut latencies) = deliver(&endpoint, &bodies, concurrency).await;
+    if let Some(subscriber) = subscriber {
+        let logged: i64 = sqlx::query_scalar("select count(*) from stack.changes")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let report = subscriber.until(logged as usize).await;
+        println!(
+            "forward: {logged} changes; all in NATS {:.1?} after the last delivery; \
+             commit to subscriber p50 {:?}, p99 {:?}",
+            report.after_last_delivery,
+            percentile(&report.latencies, 0.5),
+            percentile(&report.latencies, 0.99),
+        );
+    }
     if refresh {
         let drained = wait_for_refreshes(&pool).await;
         let requests = fake_api::REQUESTS.load(Ordering::Relaxed);
@@ -177,6 +212,61 @@ async fn main() {
     pool.close().await;
     if knob("KEEP", 0) == 0 {
         database.drop_it().await;
+    }
+}
+
+/// A NATS subscription to the forwarded changes, timing each from its commit as it arrives.
+mod forwarded {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use futures::StreamExt;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    /// Commit (`changed_at`, the database's clock, on this machine) to receipt, per change.
+    type Latencies = Arc<Mutex<Vec<Duration>>>;
+
+    pub struct Subscriber {
+        latencies: Latencies,
+    }
+
+    pub struct Report {
+        pub after_last_delivery: Duration,
+        pub latencies: Vec<Duration>,
+    }
+
+    pub async fn subscribe(url: &str, prefix: &str) -> Subscriber {
+        let client = async_nats::connect(url).await.unwrap();
+        let mut subscription = client.subscribe(format!("{prefix}.>")).await.unwrap();
+        let latencies = Latencies::default();
+        let received = Arc::clone(&latencies);
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                let change: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                let committed = change["changed_at"].as_str().unwrap();
+                let committed = OffsetDateTime::parse(committed, &Rfc3339).unwrap();
+                let latency = (OffsetDateTime::now_utc() - committed).try_into();
+                received.lock().unwrap().push(latency.unwrap_or_default());
+            }
+        });
+        Subscriber { latencies }
+    }
+
+    impl Subscriber {
+        /// Waits until `count` changes have arrived.
+        pub async fn until(self, count: usize) -> Report {
+            let started = Instant::now();
+            while self.latencies.lock().unwrap().len() < count {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let mut latencies = self.latencies.lock().unwrap().clone();
+            latencies.sort();
+            Report {
+                after_last_delivery: started.elapsed(),
+                latencies,
+            }
+        }
     }
 }
 
