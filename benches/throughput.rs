@@ -87,7 +87,10 @@ async fn main() {
         // A stream of this run's own, so that runs do not add up.
         let stream = format!("BENCH_{}", std::process::id());
         env.insert("STACK_SYNC_FORWARD__STREAM".to_owned(), stream.clone());
-        env.insert("STACK_SYNC_FORWARD__SUBJECT_PREFIX".to_owned(), stream.to_lowercase());
+        env.insert(
+            "STACK_SYNC_FORWARD__SUBJECT_PREFIX".to_owned(),
+            stream.to_lowercase(),
+        );
     }
     let refresh = knob("REFRESH", 0) == 1;
     if refresh {

@@ -253,3 +253,49 @@ async fn pruning_waits_for_every_consumer_up_to_the_hard_limit() {
         "past the hard limit, read or not"
     );
 }
+
+#[tokio::test]
+async fn each_change_says_where_it_came_from() {
+    use crate::support::fake_stack::{FakeStack, Paging};
+    let fake = FakeStack::start(Paging::CursorExcluded).await;
+    let api = fake.api_settings();
+    let app = TestApp::spawn_with(|settings| {
+        settings.changes.enabled = true;
+        settings.stack = Some(api);
+        settings.admin.token = Some("a-test-admin-token-long-enough".into());
+        settings.admin.port = 0;
+    })
+    .await;
+    let (user, team) = (new_id(), new_id());
+    fake.sign_up(&user, &team);
+    fake.reconcile(&app.db, false, |_| {}).await.unwrap();
+    let url = format!("{}/refresh/users/{user}", app.admin_url.as_deref().unwrap());
+    fake.project().users.get_mut(&user).unwrap()["display_name"] = json!("renamed");
+    let refreshed = app
+        .client
+        .post(&url)
+        .bearer_auth("a-test-admin-token-long-enough");
+    assert_eq!(refreshed.send().await.unwrap().status(), 200);
+    let forgotten = format!("{}/forget/users/{user}", app.admin_url.as_deref().unwrap());
+    let forgotten = app
+        .client
+        .post(&forgotten)
+        .bearer_auth("a-test-admin-token-long-enough");
+    assert_eq!(forgotten.send().await.unwrap().status(), 200);
+
+    let sources: Vec<(String, String)> = settled(&app.db.pool, Position::START, 9)
+        .await
+        .into_iter()
+        .filter(|c| c.table_name == "users")
+        .map(|c| (c.operation, c.source))
+        .collect();
+    let pair = |op: &str, source: &str| (op.to_owned(), source.to_owned());
+    assert_eq!(
+        sources,
+        [
+            pair("upsert", "reconcile"),
+            pair("upsert", "refresh"),
+            pair("delete", "forget")
+        ]
+    );
+}
