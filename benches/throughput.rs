@@ -20,6 +20,8 @@
 //! service, and reports how long it took to publish every change after the last delivery and
 //! the end-to-end latency (commit to a NATS subscriber), from a subscription of the bench's own
 //! (`bench/changes.sh` runs the three).
+//! `RECEIVER=minimal` sends the same deliveries to a minimal receiver instead (see
+//! `minimal_receiver`), on the same Postgres, for the ratio (`bench/receivers.sh` runs both).
 //! How the service connects: `SSLMODE` (added to its URL; unset, libpq's `prefer`) and
 //! `VIA_PORT`, a pooler's port on the same host (`bench/databases.sh` runs all three).
 //!
@@ -40,6 +42,8 @@ use stack_sync::startup::{Application, connect};
 use stack_sync::store::schema;
 
 mod common;
+#[path = "throughput/minimal_receiver.rs"]
+mod minimal_receiver;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -115,11 +119,20 @@ async fn main() {
         expired,
     )
     .await;
-    let app = Application::build_with_pool(&settings, pool.clone())
-        .await
-        .unwrap();
-    let endpoint = format!("http://{}/webhooks/stack", app.local_addr().unwrap());
-    let server_task = tokio::spawn(app.run_until_stopped());
+    let minimal = std::env::var("RECEIVER").is_ok_and(|receiver| receiver == "minimal");
+    let (endpoint, server_task) = if minimal {
+        let endpoint = minimal_receiver::serve(pool.clone(), SECRET).await;
+        (
+            endpoint,
+            tokio::spawn(std::future::pending::<std::io::Result<()>>()),
+        )
+    } else {
+        let app = Application::build_with_pool(&settings, pool.clone())
+            .await
+            .unwrap();
+        let endpoint = format!("http://{}/webhooks/stack", app.local_addr().unwrap());
+        (endpoint, tokio::spawn(app.run_until_stopped()))
+    };
     let listener =
         (knob("LISTEN", 0) == 1).then(|| tokio::spawn(count_notifications(database.url.clone())));
 
@@ -171,8 +184,9 @@ async fn main() {
 
     latencies.sort();
     println!(
-        "{events} {} deliveries over HTTP, {concurrency} at a time, {users} users: \
+        "{}{events} {} deliveries over HTTP, {concurrency} at a time, {users} users: \
          {:.0} events/s; latency p50 {:?}, p99 {:?}",
+        if minimal { "minimal receiver: " } else { "" },
         only.as_deref()
             .unwrap_or(if mix { "mixed" } else { "user.updated" }),
         events as f64 / elapsed.as_secs_f64(),
