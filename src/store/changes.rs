@@ -202,12 +202,8 @@ pub async fn status(pool: &sqlx::PgPool) -> Result<Option<LogStatus>, sqlx::Erro
     let enabled = sqlx::query_scalar("select enabled from stack_sync.change_log")
         .fetch_one(pool)
         .await;
-    let enabled = match enabled {
-        Ok(enabled) => enabled,
-        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => {
-            return Ok(None);
-        }
-        Err(err) => return Err(err),
+    let Some(enabled) = super::unless_before_migration(enabled)? else {
+        return Ok(None);
     };
     let consumers = sqlx::query_as(
         "select k.name, k.xid::text || '/' || k.seq as position,

@@ -20,6 +20,22 @@ pub mod webhook_events;
 
 use sqlx::PgPool;
 
+/// `result`, or `None` when it failed because a table does not exist yet: what `status` and the
+/// metrics read from a schema that a migration has still to give it.
+pub(crate) fn unless_before_migration<T>(
+    result: Result<T, sqlx::Error>,
+) -> Result<Option<T>, sqlx::Error> {
+    /// SQLSTATE undefined_table.
+    const UNDEFINED_TABLE: &str = "42P01";
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some(UNDEFINED_TABLE) => {
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// A database failure that a later retry may not meet: Svix should try again. Made only by
 /// [`classify`] or where a caller decides so in words, never by a `?` on its own.
 #[derive(Debug, thiserror::Error)]

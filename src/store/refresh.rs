@@ -211,14 +211,5 @@ pub async fn pending(db: impl PgExecutor<'_>) -> Result<Option<Pending>, sqlx::E
     )
     .fetch_one(db)
     .await;
-    match pending {
-        Ok(pending) => Ok(Some(pending)),
-        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some(UNDEFINED_TABLE) => {
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
+    super::unless_before_migration(pending)
 }
-
-/// SQLSTATE undefined_table.
-const UNDEFINED_TABLE: &str = "42P01";
