@@ -323,19 +323,12 @@ async fn the_admin_endpoint_answers_what_changed_once_committed() {
     .await;
     let (user, team) = (new_id(), new_id());
     fake.sign_up(&user, &team);
-    let url = format!("{}/refresh/users/{user}", app.admin_url.as_deref().unwrap());
+    let path = format!("/refresh/users/{user}");
+    let url = format!("{}{path}", app.admin_url.as_deref().unwrap());
 
     let refused = app.client.post(&url).send().await.unwrap();
     assert_eq!(refused.status(), 401);
-    let answer = app
-        .client
-        .post(&url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
-    let report: Value = answer.json().await.unwrap();
+    let report = refresh_as_admin(&app, &path).await;
 
     assert_eq!(report["found"], true);
     assert_eq!(report["users"]["created"], 1);
@@ -349,35 +342,26 @@ async fn the_admin_endpoint_answers_what_changed_once_committed() {
         "committed before the answer"
     );
 
-    let again: Value = app
+    let again = refresh_as_admin(&app, &path).await;
+    assert_eq!(again["users"]["unchanged"], 1);
+    assert_eq!(again["team_members"]["created"], 0);
+
+    let unknown = refresh_as_admin(&app, &format!("/refresh/teams/{}", new_id())).await;
+    assert_eq!(unknown["found"], false);
+}
+
+/// `POST <path>` on the admin listener with the token; expects 200 and returns the report.
+async fn refresh_as_admin(app: &TestApp, path: &str) -> Value {
+    let url = format!("{}{path}", app.admin_url.as_deref().unwrap());
+    let answer = app
         .client
         .post(&url)
         .bearer_auth(TOKEN)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(again["users"]["unchanged"], 1);
-    assert_eq!(again["team_members"]["created"], 0);
-
-    let unknown = format!(
-        "{}/refresh/teams/{}",
-        app.admin_url.as_deref().unwrap(),
-        new_id()
-    );
-    let unknown: Value = app
-        .client
-        .post(&unknown)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(unknown["found"], false);
+    assert_eq!(answer.status(), 200, "{path}");
+    answer.json().await.unwrap()
 }
 
 #[tokio::test]
