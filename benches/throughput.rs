@@ -22,6 +22,8 @@
 //! (`bench/changes.sh` runs the three).
 //! `RECEIVER=minimal` sends the same deliveries to a minimal receiver instead (see
 //! `minimal_receiver`), on the same Postgres, for the ratio (`bench/receivers.sh` runs both).
+//! `PROFILE=1` turns on `track_functions` for the scratch database and prints, per delivery, the
+//! time spent in each `stack_sync` function, by itself and with what it calls.
 //! How the service connects: `SSLMODE` (added to its URL; unset, libpq's `prefer`) and
 //! `VIA_PORT`, a pooler's port on the same host (`bench/databases.sh` runs all three).
 //!
@@ -36,6 +38,7 @@ use common::{
     Scratch, clock_ticks, event_mix, knob, percentile, postgres_cpu_seconds, user_updates,
 };
 use futures::StreamExt;
+use sqlx::Connection;
 use stack_sync::config::Settings;
 use stack_sync::signature::SigningKey;
 use stack_sync::startup::{Application, connect};
@@ -55,6 +58,18 @@ async fn main() {
         knob("USERS", 1000),
     );
     let database = Scratch::create("stack_sync_bench").await;
+    let profile = knob("PROFILE", 0) == 1;
+    if profile {
+        // Before any session of the service opens, so that every one counts.
+        let mut admin = sqlx::PgConnection::connect(&database.url).await.unwrap();
+        let sql =
+            "select format('alter database %I set track_functions = ''pl''', current_database())";
+        let alter: String = sqlx::query_scalar(sql).fetch_one(&mut admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(alter))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
     let service_url = service_url(&database.url);
     let feed = knob("FEED", 0) == 1;
     // `KEEP_BODIES` sets webhook.keep_bodies (unset: the default).
@@ -225,6 +240,9 @@ async fn main() {
             NOTIFIED.load(Ordering::Relaxed)
         );
     }
+    if profile {
+        print_profile(&pool, events).await;
+    }
     server_task.abort();
     pool.close().await;
     if knob("KEEP", 0) == 0 {
@@ -284,6 +302,30 @@ mod forwarded {
                 latencies,
             }
         }
+    }
+}
+
+/// Time in each `stack_sync` function per delivery, most first: by itself (`self`) and with the
+/// functions it calls (`total`), in µs, and calls per delivery. The statistics collector
+/// publishes an idle session's counts within 10 s, so this waits that long first.
+async fn print_profile(pool: &sqlx::PgPool, events: usize) {
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let rows: Vec<(String, i64, f64, f64)> = sqlx::query_as(
+        "select funcname::text, calls, self_time, total_time from pg_stat_user_functions
+         where schemaname = 'stack_sync' order by self_time desc",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    println!("profile: function, calls per delivery, self µs, total µs per delivery");
+    for (name, calls, self_ms, total_ms) in rows {
+        let per = |ms: f64| ms * 1000.0 / events as f64;
+        println!(
+            "  {name:<34} {:>6.2} {:>8.1} {:>8.1}",
+            calls as f64 / events as f64,
+            per(self_ms),
+            per(total_ms)
+        );
     }
 }
 

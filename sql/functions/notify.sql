@@ -9,10 +9,15 @@
 create or replace function stack_sync.notify(p_change jsonb, p_svix_id text) returns void
 language plpgsql as $$
 declare
-    v_channel text := current_setting('stack_sync.feed_channel', true);
+    v_channel text := coalesce(current_setting('stack_sync.feed_channel', true), '');
+    v_log boolean := (select enabled from stack_sync.change_log);
     v_source jsonb;
     v_payload jsonb;
 begin
+    -- Both off, the common case: nothing to build.
+    if not v_log and v_channel = '' then
+        return;
+    end if;
     v_source := case
         when p_svix_id like 'reconcile:%' then jsonb_build_object(
             'source', 'reconcile', 'run_id', substr(p_svix_id, length('reconcile:') + 1)::bigint)
@@ -21,7 +26,7 @@ begin
             jsonb_build_object('source', 'replay', 'svix_id', p_svix_id)
         else jsonb_build_object('source', 'webhook', 'svix_id', p_svix_id)
     end;
-    if (select enabled from stack_sync.change_log) then
+    if v_log then
         insert into stack.changes
             (table_name, operation, user_id, team_id, permission_id, source, svix_id, run_id)
         values (
@@ -34,7 +39,7 @@ begin
             (v_source ->> 'run_id')::bigint
         );
     end if;
-    if coalesce(v_channel, '') = '' then
+    if v_channel = '' then
         return;
     end if;
     v_payload := p_change || v_source;
