@@ -41,6 +41,12 @@ fn event(event_type: &str, data: &Value) -> Value {
     json!({ "type": event_type, "data": data })
 }
 
+/// Delivers an event of `event_type` about `data` and expects it applied.
+async fn applied(app: &TestApp, event_type: &str, data: &Value) {
+    let (_, status) = app.deliver_event(&event(event_type, data)).await;
+    assert_eq!(status, "applied", "{event_type}");
+}
+
 async fn queued(app: &TestApp) -> i64 {
     app.count_in("stack_sync.refresh_queue").await
 }
@@ -61,18 +67,8 @@ async fn a_sign_up_gets_what_stack_added_without_a_webhook_within_seconds() {
     let (team_data, user_data) = fake.sign_up(&user, &team);
 
     // Only what Stack sends: no membership, no permission.
-    assert_eq!(
-        app.deliver_event(&event("team.created", &team_data))
-            .await
-            .1,
-        "applied"
-    );
-    assert_eq!(
-        app.deliver_event(&event("user.created", &user_data))
-            .await
-            .1,
-        "applied"
-    );
+    applied(&app, "team.created", &team_data).await;
+    applied(&app, "user.created", &user_data).await;
 
     eventually(
         "the membership and both permissions are mirrored",
@@ -185,12 +181,7 @@ async fn an_api_outage_slows_refreshes_but_never_a_webhook() {
     let (_, user_data) = fake.sign_up(&user, &team);
     down(&fake);
 
-    assert_eq!(
-        app.deliver_event(&event("user.created", &user_data))
-            .await
-            .1,
-        "applied"
-    );
+    applied(&app, "user.created", &user_data).await;
     eventually("the refresh has failed", || async {
         let failing: i64 = sqlx::query_scalar(
             "select count(*) from stack_sync.refresh_queue where last_error is not null",
@@ -204,10 +195,7 @@ async fn an_api_outage_slows_refreshes_but_never_a_webhook() {
     // Webhooks go on while it fails.
     let mut renamed = user_data.clone();
     renamed["display_name"] = json!("Ada, still");
-    assert_eq!(
-        app.deliver_event(&event("user.updated", &renamed)).await.1,
-        "applied"
-    );
+    applied(&app, "user.updated", &renamed).await;
     let status = stack_sync(&["status"], &[("DATABASE_URL", &app.db.url)])
         .output()
         .unwrap();
@@ -234,12 +222,7 @@ async fn a_rate_limit_pauses_refreshes_and_they_still_finish() {
     };
     fake.project().faults.extend([limited.clone(), limited]);
 
-    assert_eq!(
-        app.deliver_event(&event("user.created", &user_data))
-            .await
-            .1,
-        "applied"
-    );
+    applied(&app, "user.created", &user_data).await;
     eventually("the refresh finishes after the pause", || async {
         app.count("project_permissions").await == 1 && queued(&app).await == 0
     })
@@ -253,13 +236,7 @@ async fn a_restart_loses_no_pending_refresh() {
     let (user, team) = (new_id(), new_id());
     let (_, user_data) = fake.sign_up(&user, &team);
     down(&fake);
-    assert_eq!(
-        first
-            .deliver_event(&event("user.created", &user_data))
-            .await
-            .1,
-        "applied"
-    );
+    applied(&first, "user.created", &user_data).await;
     eventually("the first attempt has failed", || async {
         fake.requests_to("/api/v1/users/") > 0
     })
@@ -301,12 +278,7 @@ async fn without_refresh_a_webhook_queues_nothing() {
     let api = fake.api_settings();
     let app = TestApp::spawn_with(|settings| settings.stack = Some(api)).await;
     let (_, user_data) = fake.sign_up(&new_id(), &new_id());
-    assert_eq!(
-        app.deliver_event(&event("user.created", &user_data))
-            .await
-            .1,
-        "applied"
-    );
+    applied(&app, "user.created", &user_data).await;
     assert_eq!(queued(&app).await, 0);
     assert_eq!(fake.requests_to("/api/v1/"), 0);
 }
