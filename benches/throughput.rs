@@ -23,7 +23,9 @@
 //! `RECEIVER=minimal` sends the same deliveries to a minimal receiver instead (see
 //! `minimal_receiver`), on the same Postgres, for the ratio (`bench/receivers.sh` runs both).
 //! `PROFILE=1` turns on `track_functions` for the scratch database and prints, per delivery, the
-//! time spent in each `stack_sync` function, by itself and with what it calls.
+//! time spent in each `stack_sync` function, by itself and with what it calls; when the server
+//! loads `pg_stat_statements`, also the statements that took the most time, those inside the
+//! functions included if `pg_stat_statements.track = all`.
 //! How the service connects: `SSLMODE` (added to its URL; unset, libpq's `prefer`) and
 //! `VIA_PORT`, a pooler's port on the same host (`bench/databases.sh` runs all three).
 //!
@@ -62,8 +64,15 @@ async fn main() {
     if profile {
         // Before any session of the service opens, so that every one counts.
         let mut admin = sqlx::PgConnection::connect(&database.url).await.unwrap();
-        let sql =
-            "select format('alter database %I set track_functions = ''pl''', current_database())";
+        // With pg_stat_statements loaded, the statements inside the functions count too, and
+        // their planning apart; the server's own setting can stay `none`, costing nothing.
+        let sql = "select format('alter database %I set track_functions = ''pl''', d)
+                   || case when 'pg_stat_statements' = any(string_to_array(
+                          current_setting('shared_preload_libraries'), ','))
+                      then format('; alter database %I set pg_stat_statements.track = ''all''; \
+                                   alter database %I set pg_stat_statements.track_planning = on',
+                                  d, d) else '' end
+                   from current_database() as d";
         let alter: String = sqlx::query_scalar(sql).fetch_one(&mut admin).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(alter))
             .execute(&mut admin)
@@ -163,6 +172,7 @@ async fn main() {
         .into_iter()
         .map(|(id, event)| (id, event.to_string()))
         .collect();
+    let statements = profile && statement_profile_reset(&pool).await;
     let (wal_before, log_before) = (wal_lsn(&pool).await, recorded_bytes(&pool).await);
     let cpu_before = postgres_cpu_seconds();
     let subscriber = match &forward_nats {
@@ -242,6 +252,9 @@ async fn main() {
     }
     if profile {
         print_profile(&pool, events).await;
+    }
+    if statements {
+        print_statement_profile(&pool, events).await;
     }
     server_task.abort();
     pool.close().await;
@@ -325,6 +338,54 @@ async fn print_profile(pool: &sqlx::PgPool, events: usize) {
             calls as f64 / events as f64,
             per(self_ms),
             per(total_ms)
+        );
+    }
+}
+
+/// Starts counting statements with `pg_stat_statements`, when the server loads it
+/// (`shared_preload_libraries`; with `pg_stat_statements.track = all` the statements inside the
+/// functions count too). Returns whether it does.
+async fn statement_profile_reset(pool: &sqlx::PgPool) -> bool {
+    let loaded: bool = sqlx::query_scalar(
+        "select 'pg_stat_statements' = any(string_to_array(current_setting('shared_preload_libraries'), ','))",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    if !loaded {
+        println!("statement profile: pg_stat_statements is not in shared_preload_libraries");
+        return false;
+    }
+    sqlx::raw_sql("create extension if not exists pg_stat_statements; select pg_stat_statements_reset()")
+        .execute(pool)
+        .await
+        .unwrap();
+    true
+}
+
+/// The statements of this database that took the most time, per delivery: calls, execution and
+/// planning µs, buffers hit, and the statement's start.
+async fn print_statement_profile(pool: &sqlx::PgPool, events: usize) {
+    let rows: Vec<(String, i64, f64, f64, i64)> = sqlx::query_as(
+        "select regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time, total_plan_time,
+                shared_blks_hit + shared_blks_read
+         from pg_stat_statements
+         where dbid = (select oid from pg_database where datname = current_database())
+         order by total_exec_time + total_plan_time desc limit 30",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    println!("statements: calls, exec µs, plan µs, buffers per delivery; statement");
+    for (query, calls, exec_ms, plan_ms, buffers) in rows {
+        let per = |ms: f64| ms * 1000.0 / events as f64;
+        let start: String = query.chars().take(110).collect();
+        println!(
+            "  {:>5.2} {:>7.1} {:>6.1} {:>5.1}  {start}",
+            calls as f64 / events as f64,
+            per(exec_ms),
+            per(plan_ms),
+            buffers as f64 / events as f64
         );
     }
 }
