@@ -356,10 +356,12 @@ async fn statement_profile_reset(pool: &sqlx::PgPool) -> bool {
         println!("statement profile: pg_stat_statements is not in shared_preload_libraries");
         return false;
     }
-    sqlx::raw_sql("create extension if not exists pg_stat_statements; select pg_stat_statements_reset()")
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "create extension if not exists pg_stat_statements; select pg_stat_statements_reset()",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
     true
 }
 

@@ -1,6 +1,8 @@
 -- Moves a row's version to an event at p_time unless a newer event is known; ties go to the
 -- later arrival. A removal's time is noted even when it is stale. Returns whether it moved, or
--- whether it was at this very message already (a replay, timed by an earlier arrival).
+-- whether it was at this very message already (a replay, timed by an earlier arrival). A user
+-- or team with a tombstone (bury) never moves: its deletion outranks every event. Checking that
+-- here rather than before saves a lookup of the same row.
 --
 -- One statement that updates the version, or inserts it when there is none. Not an upsert:
 -- that would lock the existing version first, a WAL record of its own, and write a new row
@@ -16,7 +18,8 @@ declare
     v_moved boolean;
 begin
     with current_version as (
-        select v.svix_id from stack_sync.versions as v where v.kind = p_kind and v.key = p_key
+        select v.svix_id, v.deleted and p_kind in ('user', 'team') as buried
+        from stack_sync.versions as v where v.kind = p_kind and v.key = p_key
     ), updated as (
         update stack_sync.versions as v
         set removed_at = greatest(v.removed_at, v_removed_at),
@@ -24,6 +27,7 @@ begin
             svix_id = case when v.source_time <= p_time then p_svix_id else v.svix_id end,
             source_time = greatest(v.source_time, p_time)
         where v.kind = p_kind and v.key = p_key
+          and not (v.deleted and p_kind in ('user', 'team'))
           and (v.source_time <= p_time
                or v.removed_at is distinct from greatest(v.removed_at, v_removed_at))
         returning v.svix_id = p_svix_id as moved
@@ -36,7 +40,7 @@ begin
     select coalesce(
         (select moved from updated),
         (select moved from inserted),
-        (select svix_id = p_svix_id from current_version)
+        (select svix_id = p_svix_id and not buried from current_version)
     ) into v_moved;
     return v_moved;
 end;

@@ -15,14 +15,16 @@ declare
     v_outcome text;
     v_erased text;
 begin
-    perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true);
-    -- The feed and the change log name a replayed message's changes as the replay's.
-    perform set_config('stack_sync.replaying', p_replay::text, true);
-    -- A user's selected team is locked with the user, shared: see change_mirror.
-    perform stack_sync.lock_ids(
-        array[p_change.user_id, p_change.team_id],
-        array[(p_change.columns ->> 'selected_team_id')::uuid]
-    );
+    -- One statement for the settings and the locks, as each PL/pgSQL statement that runs a
+    -- query costs a pass through the executor. Its expressions run in order: the feed and the
+    -- change log name a replayed message's changes as the replay's; a user's selected team is
+    -- locked with the user, shared (see change_mirror).
+    perform set_config('stack_sync.feed_channel', coalesce(p_feed_channel, ''), true),
+        set_config('stack_sync.replaying', p_replay::text, true),
+        stack_sync.lock_ids(
+            array[p_change.user_id, p_change.team_id],
+            array[(p_change.columns ->> 'selected_team_id')::uuid]
+        );
     if not p_replay
         and exists (select 1 from stack.webhook_events where svix_id = p_message.svix_id) then
         return 'duplicate';

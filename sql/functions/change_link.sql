@@ -10,9 +10,13 @@ declare
     );
     v_changed integer := 0;
 begin
-    if stack_sync.is_deleted('user', p_change.user_id::text)
-        or (p_change.team_id is not null
-            and stack_sync.is_deleted('team', p_change.team_id::text)) then
+    -- Both tombstones in one lookup (a null team matches nothing).
+    if exists (
+        select 1 from stack_sync.versions v
+        where v.deleted
+          and ((v.kind = 'user' and v.key = p_change.user_id::text)
+               or (v.kind = 'team' and v.key = p_change.team_id::text))
+    ) then
         -- the deletion already removed the link and outranks any event about it
         return case when p_change.removed then 'unchanged' else 'stale' end;
     end if;

@@ -14,8 +14,8 @@ begin
         if p_change.removed then
             return stack_sync.delete_user(p_change.user_id, p_time, p_svix_id);
         end if;
-        if stack_sync.is_deleted('user', p_change.user_id::text)
-            or not stack_sync.advance('user', p_change.user_id::text, p_time, false, p_svix_id) then
+        -- advance refuses a buried user: a deletion outranks any event about it
+        if not stack_sync.advance('user', p_change.user_id::text, p_time, false, p_svix_id) then
             return 'stale';
         end if;
         -- A user whose selected team is buried selects none: the team's deletion cleared the
@@ -34,8 +34,7 @@ begin
         if p_change.removed then
             return stack_sync.delete_team(p_change.team_id, p_time, p_svix_id);
         end if;
-        if stack_sync.is_deleted('team', p_change.team_id::text)
-            or not stack_sync.advance('team', p_change.team_id::text, p_time, false, p_svix_id) then
+        if not stack_sync.advance('team', p_change.team_id::text, p_time, false, p_svix_id) then
             return 'stale';
         end if;
         return stack_sync.write_team(p_change.columns, p_change.raw, p_svix_id);

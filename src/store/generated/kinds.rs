@@ -71,13 +71,17 @@ fn key_of() -> String {
     format!(
         "{HEADER}-- The key of a mirrored row in stack_sync.versions and stack_sync.reconcile_seen: its ids joined
 -- with '/', team before user before permission. Uuids have a fixed length, so a permission id
--- may contain anything. Rust's `model::Key` prints the same text.
+-- may contain anything. Rust's `model::Key` prints the same text. PL/pgSQL rather than SQL:
+-- Postgres 15 parses and plans a SQL function's body on every call that is not inlined, and
+-- the pinned search_path keeps it from being inlined.
 create or replace function stack_sync.key_of(
     p_kind stack_sync.kind, p_user_id uuid, p_team_id uuid, p_permission_id text
 ) returns text
-language sql immutable as $$
-    select case p_kind
+language plpgsql immutable as $$
+begin
+    return case p_kind
 {branches}    end;
+end;
 $$;
 "
     )
