@@ -11,17 +11,20 @@
 //! `/team-member-profiles` without a filter, which answers with every membership *and* its full
 //! user in one unbounded response, so they stay per team.
 
+use std::io::BufReader;
+
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::mpsc::Sender;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 use uuid::Uuid;
 
 use super::{BATCH, OBJECTS_PER_WRITE, ReconcileError};
 use crate::model::Kind;
 use crate::stack_api::pager::Pager;
-use crate::stack_api::{ApiError, StackApi};
+use crate::stack_api::{ApiError, StackApi, streamed};
 use crate::store::reconcile as store;
 
 /// Objects of one kind fetched together, and when they were asked for.
@@ -94,27 +97,36 @@ impl<'a> Fetcher<'a> {
         .await
     }
 
-    /// An unpaginated list endpoint, asked without a filter. Its items are held as text and
-    /// parsed a write's worth at a time, as the writer takes them.
+    /// An unpaginated list endpoint, asked without a filter. Its body is parsed as it arrives,
+    /// a write's worth of items at a time, on a thread that may block: a project's grants grow
+    /// with the project, memory must not.
     async fn whole_list(self, kind: Kind, batches: &Sender<Batch>) -> Result<(), ReconcileError> {
+        let path = kind.info().api_path;
         let fetched_at = OffsetDateTime::now_utc();
-        let Some(items) = self.api.list_raw(kind.info().api_path).await? else {
+        let Some(response) = self.api.list_unread(path).await? else {
             return Ok(());
         };
-        for chunk in items.chunks(OBJECTS_PER_WRITE) {
-            let objects = chunk
-                .iter()
-                .map(|item| serde_json::from_str(item.get()))
-                .collect::<Result<Vec<Value>, _>>()
-                .map_err(|err| ApiError::Malformed {
-                    path: kind.info().api_path.to_owned(),
-                    message: err.to_string(),
-                })?;
-            if !send(batches, kind, objects, fetched_at).await {
-                break;
-            }
-        }
-        Ok(())
+        let body = response.bytes_stream().map_err(std::io::Error::other);
+        let body = BufReader::new(SyncIoBridge::new(StreamReader::new(body)));
+        let batches = batches.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            streamed::for_each_chunk(body, OBJECTS_PER_WRITE, |objects| {
+                let batch = Batch {
+                    kind,
+                    objects,
+                    fetched_at,
+                };
+                // false once the writer has stopped: its error ends the run
+                batches.blocking_send(batch).is_ok()
+            })
+        });
+        let read = read.await.expect("reading a list does not panic");
+        read.map_err(|err| {
+            ReconcileError::from(ApiError::Malformed {
+                path: path.to_owned(),
+                message: err.to_string(),
+            })
+        })
     }
 
     /// Every page of `pager`, turned into objects of `kind`.

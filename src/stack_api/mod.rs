@@ -5,6 +5,7 @@
 
 mod limiter;
 pub mod pager;
+pub mod streamed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,6 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::config::StackApiSettings;
 use limiter::Limiter;
@@ -119,16 +119,11 @@ impl StackApi {
         self.get_as(path, query).await
     }
 
-    /// An unpaginated list endpoint with no filter, each item kept as its JSON text: a whole
-    /// project's grants take a third of the memory they would as parsed values, and the caller
-    /// parses them a batch at a time.
-    pub async fn list_raw(&self, path: &str) -> Result<Option<Vec<Box<RawValue>>>, ApiError> {
-        #[derive(Deserialize)]
-        struct RawList {
-            items: Vec<Box<RawValue>>,
-        }
-        let list: Option<RawList> = self.get_as(path, &[]).await?;
-        Ok(list.map(|list| list.items))
+    /// An unpaginated list endpoint with no filter, answered with its body unread: a whole
+    /// project's grants are read as they arrive (see `streamed`), never held at once. Retries
+    /// cover getting the answer, not reading it.
+    pub async fn list_unread(&self, path: &str) -> Result<Option<reqwest::Response>, ApiError> {
+        self.answer(path, &[]).await
     }
 
     async fn get_as<T: DeserializeOwned>(
@@ -136,6 +131,25 @@ impl StackApi {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Option<T>, ApiError> {
+        let Some(response) = self.answer(path, query).await? else {
+            return Ok(None);
+        };
+        response
+            .json()
+            .await
+            .map(Some)
+            .map_err(|err| ApiError::Malformed {
+                path: path.to_owned(),
+                message: err.to_string(),
+            })
+    }
+
+    /// A successful answer, its body unread, after the retries it took; `None` on 404.
+    async fn answer(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<reqwest::Response>, ApiError> {
         let url = format!("{}{path}", self.base_url);
         let mut last = String::new();
         for attempt in 1..=self.attempts {
@@ -148,7 +162,7 @@ impl StackApi {
                     self.backoff(attempt)
                 }
                 Ok(response) => match classify(response, path).await? {
-                    Answer::Found(value) => return Ok(Some(value)),
+                    Answer::Found(response) => return Ok(Some(response)),
                     Answer::NotFound => return Ok(None),
                     Answer::RetryAfter(status, asked) => {
                         last = format!("HTTP {status}");
@@ -203,23 +217,16 @@ impl StackApi {
     }
 }
 
-enum Answer<T> {
-    Found(T),
+enum Answer {
+    Found(reqwest::Response),
     NotFound,
     RetryAfter(StatusCode, Option<Duration>),
 }
 
-async fn classify<T: DeserializeOwned>(
-    response: reqwest::Response,
-    path: &str,
-) -> Result<Answer<T>, ApiError> {
+async fn classify(response: reqwest::Response, path: &str) -> Result<Answer, ApiError> {
     let status = response.status();
     if status.is_success() {
-        let value = response.json().await.map_err(|err| ApiError::Malformed {
-            path: path.to_owned(),
-            message: err.to_string(),
-        })?;
-        return Ok(Answer::Found(value));
+        return Ok(Answer::Found(response));
     }
     // 508 INFINITE_LOOP_DETECTED is a hosting quirk Stack's own SDK retries.
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
